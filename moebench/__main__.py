@@ -1,0 +1,5 @@
+"""`python -m moebench` runs the CLI."""
+
+from moebench.cli import main
+
+main()

@@ -1,0 +1,24 @@
+"""Where things live: bundled suites, bundled demo models, the default results folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+#: the repo's top-level tasks/ (editable installs and clones); suites ship there
+BUNDLED_TASKS = PACKAGE_DIR.parent / "tasks"
+#: tiny trained demo checkpoints, shipped inside the package so any install has them
+DEMO_MODELS_DIR = PACKAGE_DIR / "demo_models"
+DEFAULT_OUT = Path("results")
+DB_NAME = "moebench.db"
+
+
+def default_host() -> str:
+    """$OLLAMA_HOST (with a scheme added when missing) or http://127.0.0.1:11434."""
+    host = os.environ.get("OLLAMA_HOST", "").strip() or "http://127.0.0.1:11434"
+    if "://" not in host:
+        host = "http://" + host
+    if host.count(":") == 1:  # "http://host" without a port: Ollama's default port
+        host = host.rstrip("/") + ":11434"
+    return host.rstrip("/")

@@ -1,0 +1,71 @@
+"""Scorer registry: a name → a function that grades one completion against its case.
+
+A scorer is `fn(text, case, params) -> Score` where `text` is the completion with any
+`<think>…</think>` trace already removed, `case` the case's fields (question, expected, ...)
+and `params` the task's scorer parameters. Register with `@scorer("name", params=(...))`;
+the suite loader validates names and parameter keys against this registry.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from moebench.types import Score, ScorerSpec
+
+ScoreFn = Callable[[str, Mapping[str, Any], Mapping[str, Any]], Score]
+
+_THINK = re.compile(r"<think>.*?(</think>|$)", re.DOTALL | re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ScorerEntry:
+    """A registered scorer: its function, accepted parameters and the case fields it reads."""
+
+    name: str
+    fn: ScoreFn
+    params: tuple[str, ...]
+    reads: tuple[str, ...]
+    description: str
+
+
+_REGISTRY: dict[str, ScorerEntry] = {}
+
+
+def scorer(
+    name: str, *, params: tuple[str, ...] = (), reads: tuple[str, ...] = (), description: str = ""
+) -> Callable[[ScoreFn], ScoreFn]:
+    """Register a scorer function under `name`."""
+
+    def register(fn: ScoreFn) -> ScoreFn:
+        _REGISTRY[name] = ScorerEntry(name, fn, params, reads, description or (fn.__doc__ or ""))
+        return fn
+
+    return register
+
+
+def _load_builtin() -> None:
+    # Imported for their @scorer side effect; kept here so the registry is always complete.
+    from moebench.scorers import entities, match, number, summary, word_length  # noqa: F401
+
+
+def registry() -> dict[str, ScorerEntry]:
+    """All registered scorers by name."""
+    if not _REGISTRY:
+        _load_builtin()
+    return _REGISTRY
+
+
+def strip_think(text: str) -> str:
+    """Remove `<think>…</think>` reasoning traces (an unclosed one runs to the end)."""
+    return _THINK.sub("", text).strip()
+
+
+def score_text(spec: ScorerSpec, text: str, case: Mapping[str, Any]) -> Score:
+    """Grade `text` (raw model output) for `case` with the scorer `spec` names."""
+    entry = registry()[spec.name]
+    result = entry.fn(strip_think(text), case, spec.params)
+    return Score(min(1.0, max(0.0, float(result.score))), result.passed, result.answer,
+                 result.explanation)
