@@ -7,6 +7,8 @@ Heavy modules (pandas, torch, HTTP clients) are imported inside commands, never 
 
 from __future__ import annotations
 
+from enum import Enum
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -56,6 +58,383 @@ def _root(
 
 
 # ---- commands are added below this line, one block per command ----
+
+
+# ---- run / runs / report / rescore (runner engineer) ----
+
+
+class BackendName(str, Enum):
+    """Backends `moebench run --backend` accepts."""
+
+    ollama = "ollama"
+    torch = "torch"
+    langchain = "langchain"
+    openai = "openai"
+
+
+def _positive(value: float) -> float:
+    if value <= 0:
+        raise typer.BadParameter("must be greater than 0")
+    return value
+
+
+_OUT_HELP = "results folder; the run's store lives here"
+
+
+def _env_name(value: str) -> str:
+    """`--api-key-env` names a variable (the key itself never goes on the command line)."""
+    if not value.isidentifier() or not value.isascii():
+        raise typer.BadParameter("must be an environment variable name, e.g. OPENAI_API_KEY")
+    return value
+
+
+@app.command()
+def run(
+    suite: list[Path] = typer.Option(
+        [], "-s", "--suite", metavar="PATH",
+        help="suite YAML file or a folder of them; repeatable (default: bundled tasks/)"),
+    model: list[str] = typer.Option(
+        [], "-m", "--model", metavar="NAME",
+        help='model to benchmark; repeatable ("dbrx" means "dbrx:latest" on Ollama)'),
+    backend: BackendName | None = typer.Option(
+        None, "-b", "--backend", metavar="NAME",
+        help="ollama | torch | langchain | openai (default: ollama when reachable, otherwise "
+        "the built-in torch engine with the bundled demo models)"),
+    host: str | None = typer.Option(
+        None, "--host", metavar="URL",
+        help="Ollama / OpenAI-compatible base URL (default: $OLLAMA_HOST or "
+        "http://127.0.0.1:11434)"),
+    out: Path = typer.Option(Path("results"), "--out", metavar="DIR", help=_OUT_HELP),
+    csv: Path | None = typer.Option(
+        None, "--csv", metavar="PATH", help="write the summary table (model × task) as CSV"),
+    samples_csv: Path | None = typer.Option(
+        None, "--samples-csv", metavar="PATH", help="write every scored sample as CSV"),
+    repeats: int = typer.Option(
+        1, "--repeats", min=1, metavar="N", help="independent repeats per case"),
+    limit: int | None = typer.Option(
+        None, "--limit", min=1, metavar="N", help="at most N cases per task"),
+    concurrency: int = typer.Option(
+        1, "--concurrency", min=1, metavar="N", help="requests in flight per model"),
+    timeout: float = typer.Option(
+        300.0, "--timeout", callback=_positive, metavar="SECONDS",
+        help="per-request timeout; model loads get their own, longer allowance"),
+    retries: int = typer.Option(
+        3, "--retries", min=0, metavar="N",
+        help="extra tries for a request that failed transiently (then it is an error row)"),
+    resume: str | None = typer.Option(
+        None, "--resume", metavar="RUN_ID",
+        help="finish an interrupted run (RUN_ID, or `last` in the --out store): redo only "
+        "samples that are missing or ended in error"),
+    html: Path | None = typer.Option(
+        None, "--html", metavar="FILE", help="also write the HTML report"),
+    pull: bool = typer.Option(False, "--pull", help="pull missing Ollama models first"),
+    dtype: str = typer.Option(
+        "float32", "--dtype", metavar="DTYPE", help="torch backend: weight dtype"),
+    device: str = typer.Option(
+        "cpu", "--device", metavar="DEVICE", help="torch backend: cpu, cuda or mps"),
+    api_key_env: str = typer.Option(
+        "OPENAI_API_KEY", "--api-key-env", metavar="NAME", callback=_env_name,
+        help="openai backend: environment variable holding the API key (the key is never "
+        "stored)"),
+) -> None:
+    """Run task suites on models; store every sample, print the results table."""
+    from moebench.console import err_console
+    from moebench.render import RichProgress
+    from moebench.runner import RunOptions, run as run_benchmark
+
+    options = RunOptions(
+        models=model, suites=suite, backend=backend.value if backend else None, host=host,
+        out=out, csv=csv, samples_csv=samples_csv, html=html, repeats=repeats, limit=limit,
+        concurrency=concurrency, timeout=timeout, retries=retries, resume=resume, pull=pull,
+        dtype=dtype, device=device, api_key_env=api_key_env)
+    with RichProgress(err_console) as progress:
+        result = run_benchmark(options, progress)
+    _print_run_end(result)
+
+
+def _print_run_end(result: Any) -> None:
+    from rich.markup import escape
+
+    from moebench.console import console, err_console
+
+    if result.status == "interrupted":
+        where = f" --out {result.out}" if result.out != Path("results") else ""
+        err_console.print(f"[yellow]interrupted[/]: run {result.run_id} keeps its "
+                          f"{result.kept + result.samples} finished samples — resume with: "
+                          f"moebench run --resume {result.run_id}{escape(where)}", soft_wrap=True)
+        raise typer.Exit(130)
+    from moebench.render import print_results  # pandas/scipy only once there is a table
+    from moebench.summary import build_report
+
+    report = build_report(result.out, [result.run_id])
+    print_results(console, report.summary, report.models, title=f"run {result.run_id}")
+    kept = f" ({result.kept} kept from before)" if result.kept else ""
+    console.print(f"run {result.run_id}: {result.samples} samples{kept}, {result.errors} "
+                  f"errors · store {result.db_path}", soft_wrap=True, highlight=False)
+    for path in result.written:
+        console.print(f"wrote {path}", soft_wrap=True, highlight=False)
+
+
+@app.command()
+def runs(
+    out: Path = typer.Option(Path("results"), "--out", metavar="DIR", help=_OUT_HELP),
+) -> None:
+    """List the runs in the store, newest first."""
+    from moebench.console import console
+    from moebench.render import print_table, runs_table
+    from moebench.store import Store
+
+    store = Store.open(out)
+    try:
+        print_table(console, runs_table(store.runs_frame()))
+    finally:
+        store.close()
+
+
+@app.command()
+def report(
+    run_ids: list[str] = typer.Argument(None, metavar="[RUN_ID|last ...]",
+                                        help="runs to report (default: last)"),
+    out: Path = typer.Option(Path("results"), "--out", metavar="DIR", help=_OUT_HELP),
+    csv: Path | None = typer.Option(
+        None, "--csv", metavar="PATH", help="write the summary table (model × task) as CSV"),
+    samples_csv: Path | None = typer.Option(
+        None, "--samples-csv", metavar="PATH", help="write every scored sample as CSV"),
+    html: Path | None = typer.Option(
+        None, "--html", metavar="FILE", help="write the HTML report"),
+    compare: tuple[str, str] | None = typer.Option(
+        None, "--compare", metavar="RUN_A RUN_B",
+        help="line up the models of two runs on the same cases (paired test, A = baseline)"),
+    markdown: bool = typer.Option(
+        False, "--markdown", help="print the tables as Markdown (to paste in an issue or PR)"),
+) -> None:
+    """Re-print the tables and write CSVs / HTML of stored runs (no model is called)."""
+    from moebench.console import console
+    from moebench.render import print_results
+    from moebench.summary import build_report
+
+    run_ids = [*(compare or ()), *(run_ids or [])]  # compared runs are reported too, A first
+    result = build_report(out, run_ids, csv=csv, samples_csv=samples_csv, html=html)
+    title = "runs " + ", ".join(result.run_ids) if len(result.run_ids) > 1 else (
+        f"run {result.run_ids[0]}")
+    if markdown:
+        from moebench.markdown_report import markdown_from_store
+
+        typer.echo(markdown_from_store(out, list(result.run_ids)))
+    else:
+        print_results(console, result.summary, result.models, title=title)
+        _print_run_comparisons(out, compare, result.run_ids)
+    for path in result.written:
+        console.print(f"wrote {path}", soft_wrap=True, highlight=False)
+
+
+def _print_run_comparisons(out: Path, compare: tuple[str, str] | None,
+                           run_ids: tuple[str, ...]) -> None:
+    """The paired run-vs-run table (report/statistics engineer): --compare, or 2+ runs."""
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
+    from moebench.compare import compare_stored_runs
+    from moebench.console import console, print_note
+    from moebench.html_report import fmt_p, fmt_pct, fmt_points, run_pairs
+    from moebench.render import print_table
+
+    for run_a, run_b in [compare] if compare else run_pairs(list(run_ids)):
+        frame = compare_stored_runs(out, run_a, run_b)
+        if frame.empty:
+            print_note(f"runs {run_a} and {run_b} share no model: nothing to compare")
+            continue
+        table = Table(title=f"{run_a} (A) vs {run_b} (B), same cases", title_justify="left",
+                      box=box.SIMPLE_HEAD, show_edge=False, header_style="bold")
+        for name in ("model", "task", "n", "acc A", "acc B", "A − B [95% CI]", "p", "verdict"):
+            table.add_column(name, justify="right" if name in ("n", "p") else "left")
+        for r in frame.itertuples(index=False):
+            verdict = {"A better": f"{r.run_a} better", "B better": f"{r.run_b} better"}.get(
+                r.verdict, r.verdict)
+            table.add_row(escape(str(r.model)), escape(str(r.task)), str(r.n), fmt_pct(r.acc_a),
+                          fmt_pct(r.acc_b), f"{fmt_points(r.diff)} [{fmt_points(r.diff_low)}, "
+                          f"{fmt_points(r.diff_high)}]", fmt_p(r.p_value).lstrip("= "),
+                          escape(verdict))
+        print_table(console, table)
+
+
+@app.command()
+def rescore(
+    run_id: str = typer.Argument("last", metavar="RUN_ID|last", help="the run to re-score"),
+    out: Path = typer.Option(Path("results"), "--out", metavar="DIR", help=_OUT_HELP),
+) -> None:
+    """Re-apply the current scorers to a run's stored outputs (no model is called)."""
+    from moebench.console import console, print_note
+    from moebench.rescore import rescore as rescore_run
+
+    result = rescore_run(out, run_id)
+    for name in result.changed_suites:
+        print_note(f"suite {name} changed since run {result.run_id}; scored with the current file")
+    if result.missing:
+        print_note(f"{result.missing} samples have no case in the current suites; "
+                   "left as they were")
+    for c in result.changed:
+        verdict = "pass" if c.after else "fail"
+        console.print(f"{c.model} {c.suite}/{c.task}/{c.case_id} #{c.repeat}: now {verdict} "
+                      f"(answer {c.answer!r})", soft_wrap=True, highlight=False, markup=False)
+    console.print(f"run {result.run_id}: {len(result.changed)} verdicts changed of "
+                  f"{result.checked} samples", soft_wrap=True, highlight=False)
+
+
+# ---- suites list / suites validate (suites engineer) ----
+
+
+def _shown_path(path: Path, folder: Path | None) -> str:
+    """A suite's file: its name when the title names its folder, else relative to the cwd."""
+    if folder is not None:
+        return path.name
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _suites_table(suites: list[Any]) -> Any:
+    from rich.table import Table
+
+    folders = {s.path.resolve().parent for s in suites}
+    folder = folders.pop() if len(folders) == 1 else None
+    title = f"suites in {folder}" if folder is not None else None
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for name, justify in (("suite", "left"), ("file", "left"), ("task", "left"),
+                          ("scorer", "left"), ("cases", "right")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for suite in suites:
+        for i, task in enumerate(suite.tasks):
+            scorers = sorted({case.scorer.name for case in task.cases})
+            first = i == 0
+            file = _shown_path(suite.path, folder) if first else ""
+            table.add_row(suite.name if first else "", file, task.name, ", ".join(scorers),
+                          str(len(task.cases)),
+                          end_section=i == len(suite.tasks) - 1)
+    return table
+
+
+@suites_app.command("list")
+def suites_list(
+    paths: list[Path] = typer.Argument(None, metavar="[PATH...]",
+                                       help="suite files or folders (default: bundled tasks/)"),
+) -> None:
+    """Show each suite's tasks, scorers and case counts."""
+    from moebench.console import console
+    from moebench.paths import BUNDLED_TASKS
+    from moebench.suite import load_suites
+
+    suites = load_suites(paths or [BUNDLED_TASKS])
+    console.print(_suites_table(suites))
+    tasks = sum(len(s.tasks) for s in suites)
+    console.print(f"{len(suites)} suites, {tasks} tasks, {sum(s.n_cases for s in suites)} cases",
+                  soft_wrap=True)
+
+
+@suites_app.command("validate")
+def suites_validate(
+    paths: list[Path] = typer.Argument(..., metavar="PATH...", help="suite files or folders"),
+) -> None:
+    """Check suite files: exit 0 when all are valid, else list every error and exit 1."""
+    from rich.markup import escape
+
+    from moebench.console import console, err_console
+    from moebench.suite import check_paths
+
+    suites, errors = check_paths(paths)
+    for line in errors:
+        err_console.print(f"[red]{escape(line)}[/]", soft_wrap=True)
+    if errors:
+        plural = "" if len(errors) == 1 else "s"
+        err_console.print(f"[bold red]{len(errors)} error{plural}[/]", soft_wrap=True)
+        raise typer.Exit(1)
+    tasks = sum(len(s.tasks) for s in suites)
+    console.print(f"ok: {len(suites)} suites, {tasks} tasks, {sum(s.n_cases for s in suites)} "
+                  "cases", soft_wrap=True)
+
+
+# ---- pull / models / ps (ollama engineer) ----
+
+_OLLAMA_HOST_HELP = "Ollama base URL (default: $OLLAMA_HOST or http://127.0.0.1:11434)"
+
+
+@app.command()
+def pull(
+    names: list[str] = typer.Argument(..., metavar="NAME...",
+                                      help="models to pull, e.g. mixtral:8x7b"),
+    host: str | None = typer.Option(None, "--host", metavar="URL", help=_OLLAMA_HOST_HELP),
+) -> None:
+    """Download models into Ollama, with a progress bar per layer."""
+    from moebench.backends.ollama_api import pull_model
+    from moebench.console import console, err_console, print_error
+    from moebench.errors import BackendUnavailable
+    from moebench.render_ollama import PullView
+
+    failed = 0
+    with PullView(err_console) as view:
+        for name in names:
+            try:
+                pull_model(host, name, view.update)
+            except BackendUnavailable:
+                raise
+            except MoebenchError as error:  # report it, go on with the other names
+                print_error(str(error))
+                failed += 1
+            else:
+                console.print(f"pulled {name}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def models(
+    host: str | None = typer.Option(None, "--host", metavar="URL", help=_OLLAMA_HOST_HELP),
+) -> None:
+    """List local Ollama models: size, family, quantization, experts, top-k, shared experts."""
+    from moebench.backends.ollama_api import list_models
+    from moebench.console import console, print_note
+    from moebench.render import print_table
+    from moebench.render_ollama import models_table
+
+    found = list_models(host)
+    if not found:
+        print_note("no local models — pull one, e.g.: moebench pull granite3-moe:1b")
+        return
+    print_table(console, models_table(found))
+
+
+@app.command()
+def ps(
+    host: str | None = typer.Option(None, "--host", metavar="URL", help=_OLLAMA_HOST_HELP),
+) -> None:
+    """Show models loaded in Ollama: memory, CPU/GPU split, context, keep-alive expiry."""
+    from moebench.backends.ollama_api import running_models
+    from moebench.console import console, print_note
+    from moebench.render import print_table
+    from moebench.render_ollama import ps_table
+
+    loaded = running_models(host)
+    if not loaded:
+        print_note("no model is loaded")
+        return
+    print_table(console, ps_table(loaded))
+
+
+# ---- backends (backends engineer) ----
+
+
+@app.command("backends")
+def backends_command() -> None:
+    """List the backends `run --backend` accepts and what each measures."""
+    from moebench.backends import backends as registered
+    from moebench.console import console, print_note
+    from moebench.render import print_table
+    from moebench.render_backends import FOOTNOTE, backends_table
+
+    print_table(console, backends_table(registered().values()))
+    print_note(FOOTNOTE)
 
 
 def main() -> None:

@@ -1,0 +1,181 @@
+"""Suite rules pydantic cannot see: scorer specs, the case fields scorers need, templates.
+
+Private to `moebench.suite`. Each check raises `Invalid` with a one-line message naming the
+fix; the loader records it in `Problems` at the YAML path being checked (or at `Invalid.key`
+below it), and `Problems.lines()` formats them as `file:line: field: message`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import string
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from moebench._yaml import YamlDoc, YamlPath
+from moebench.types import ScorerSpec
+
+
+class Invalid(Exception):
+    """One problem at the path being checked (caught and recorded by the caller).
+
+    `key` names the offending key below that path when there is one (e.g. `expected`).
+    """
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+@dataclass
+class Problems:
+    """Problems of one file, each at a YAML path; formatted with lines from the doc."""
+
+    file: str
+    doc: YamlDoc | None = None
+    items: list[tuple[int, str, str]] = field(default_factory=list)
+
+    def add(self, path: YamlPath, message: str, line: int | None = None,
+            name: str | None = None) -> None:
+        """Record `message` at `path` (line looked up unless given; `name` overrides the field)."""
+        if line is None:
+            line = self.doc.line_of(path) if self.doc else 1
+        self.items.append((line, name or field_name(path), message))
+
+    def attempt(self, path: YamlPath, check: Any, *args: Any) -> tuple[Any, bool]:
+        """`check(*args)`; an Invalid it raises is recorded at `path` (or its key below)."""
+        try:
+            return check(*args), True
+        except Invalid as error:
+            self.add((*path, error.key) if error.key else path, str(error))
+            return None, False
+
+    def lines(self) -> list[str]:
+        """Every problem as `file:line: field: message`, in line order."""
+        ordered = sorted(self.items, key=lambda item: item[0])  # stable: same line keeps order
+        return [f"{self.file}:{line}: {name}: {message}" for line, name, message in ordered]
+
+
+def field_name(path: YamlPath) -> str:
+    """`("tasks", 1, "cases", 4)` → `tasks[1].cases[4]`; the root is `suite`."""
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "suite"
+
+
+def hint(word: str, known: Iterable[str]) -> str:
+    """`(did you mean 'prompt'? known: a, b)` for a misspelt `word`."""
+    known = sorted(known)
+    close = difflib.get_close_matches(word, known, n=1)
+    guess = f"did you mean '{close[0]}'? " if close else ""
+    return f"({guess}known: {', '.join(known)})"
+
+
+def type_name(value: Any) -> str:
+    """How to name a YAML value's type in a message ("a list", "text", "int")."""
+    names: dict[type, str] = {list: "a list", str: "text", dict: "a mapping"}
+    return names.get(type(value), type(value).__name__)
+
+
+# ---- scorers ----
+
+
+def scorer_spec(raw: Any) -> ScorerSpec:
+    """A `scorer:` value → ScorerSpec, checked against the registry (raises Invalid)."""
+    from moebench.scorers import registry
+
+    if isinstance(raw, Mapping):
+        params = {str(k): v for k, v in raw.items() if k != "type"}
+        name = raw.get("type")
+        if not isinstance(name, str):
+            raise Invalid("a scorer mapping needs `type: NAME` "
+                          "(e.g. {type: summary, max_sentences: 1})")
+    elif isinstance(raw, str):
+        name, params = raw, {}
+    else:
+        raise Invalid(f"scorer must be a name or a mapping with `type:`, got {type_name(raw)}")
+    entries = registry()
+    if name not in entries:
+        raise Invalid(f"unknown scorer '{name}' {hint(name, entries)}")
+    for key in params:
+        if key not in entries[name].params:
+            accepted = entries[name].params
+            why = hint(key, accepted) if accepted else f"(scorer '{name}' takes no parameters)"
+            raise Invalid(f"unknown parameter '{key}' for scorer '{name}' {why}", key)
+    return ScorerSpec(name, params)
+
+
+def _require_number(fields: Mapping[str, Any], key: str, scorer: str, minimum: float) -> None:
+    value = fields.get(key)
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not math.isfinite(value) or value < minimum):
+        got = "nothing" if value is None else repr(value)
+        bound = "" if minimum == float("-inf") else f" ≥ {minimum:g}"
+        raise Invalid(f"scorer '{scorer}' needs `{key}:` a number{bound}, got {got}", key)
+
+
+def _check_entities(expected: Any) -> None:
+    ok = isinstance(expected, list) and all(
+        isinstance(e, Mapping) and set(e) == {"value", "unit"} and isinstance(e["unit"], str)
+        and isinstance(e["value"], (int, float)) and not isinstance(e["value"], bool)
+        for e in expected)
+    if not ok:
+        raise Invalid("scorer 'entities' needs `expected:` a list of {value: NUMBER, unit: TEXT}",
+                      "expected")
+
+
+def check_case_fields(spec: ScorerSpec, fields: Mapping[str, Any]) -> None:
+    """The case fields the contract's built-in scorers read (§3); raises Invalid."""
+    merged = {**spec.params, **fields}
+    if spec.name == "number":
+        _require_number(merged, "expected", "number", float("-inf"))
+    elif spec.name == "entities":
+        _check_entities(fields.get("expected"))
+    elif spec.name == "word_length":
+        _require_number(merged, "count", "word_length", 1)
+        _require_number(merged, "letters", "word_length", 1)
+    elif spec.name == "summary":
+        terms = fields.get("must_mention", [])
+        if not isinstance(terms, list) or not all(isinstance(t, str) for t in terms):
+            raise Invalid("scorer 'summary' needs `must_mention:` a list of words", "must_mention")
+    elif spec.name in ("exact", "contains") and "expected" not in fields:
+        raise Invalid(f"scorer '{spec.name}' needs `expected:`")
+    elif spec.name == "regex" and "pattern" not in spec.params and "expected" not in fields:
+        raise Invalid("scorer 'regex' needs a `pattern` parameter or the case's `expected:`")
+
+
+# ---- templates ----
+
+
+def placeholders(template: str) -> list[str]:
+    """Field names a template uses; raises Invalid for malformed or positional ones."""
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as error:
+        raise Invalid(f"bad template: {error} — write {{{{ and }}}} for literal braces") from None
+    names = []
+    for _, name, _, _ in parsed:
+        if name is None:
+            continue
+        if not name.isidentifier():
+            raise Invalid(f"placeholder {{{name}}} must be a field name such as {{question}} "
+                          "— write {{ and }} for literal braces")
+        names.append(name)
+    return names
+
+
+def render(template: str, names: list[str], fields: Mapping[str, Any], what: str) -> str:
+    """Fill `template` from the case's fields (raises Invalid naming a missing field)."""
+    for name in names:
+        if name not in fields:
+            close = difflib.get_close_matches(name, [str(k) for k in fields], n=1)
+            typo = f" (the case has '{close[0]}')" if close else ""
+            raise Invalid(f"no field '{name}' for placeholder {{{name}}} in the {what} template"
+                          f"{typo} — add `{name}:` to the case")
+    try:
+        return template.format_map(fields)
+    except (ValueError, TypeError) as error:
+        raise Invalid(f"cannot fill the {what} template: {error}") from None

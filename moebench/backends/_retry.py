@@ -1,0 +1,94 @@
+"""Retries with exponential backoff for HTTP backends (Ollama, OpenAI-compatible, ...).
+
+A backend wraps one attempt in a function that raises `Retryable` for transient failures
+(connection errors, 5xx, 429, streams that end before their final chunk) and anything else
+for permanent ones. `call_with_retries` runs it up to `retries + 1` times, sleeping
+`backoff_s · 2^(attempt-1)` (capped) between tries, and turns the last transient failure into
+`RequestFailed`, which the runner stores as an error row. Built on tenacity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from tenacity import (
+    RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential,
+)
+
+from moebench.errors import RequestFailed
+
+T = TypeVar("T")
+
+#: HTTP statuses worth another try: timeouts, rate limits and server-side failures.
+RETRY_STATUSES = frozenset({408, 429})
+
+
+class Retryable(Exception):
+    """A transient failure of one attempt; the message says what happened.
+
+    `retry_after` is the server's own hint (a 429/503 `Retry-After`, in seconds): the next
+    try waits at least that long (capped at `MAX_RETRY_AFTER_S`) instead of the plain backoff.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+#: the longest server-requested pause we honour before the next try
+MAX_RETRY_AFTER_S = 60.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try: `retries` extra attempts after the first, exponential backoff."""
+
+    retries: int = 3
+    backoff_s: float = 0.5
+    max_backoff_s: float = 30.0
+
+    @property
+    def attempts(self) -> int:
+        """Total number of tries."""
+        return max(0, self.retries) + 1
+
+
+def is_retryable_status(status: int) -> bool:
+    """5xx, 408 and 429 are retried; other 4xx are the caller's fault and are not."""
+    return status >= 500 or status in RETRY_STATUSES
+
+
+def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
+    """Exponential backoff, or longer when the failed try carried a `retry_after` hint."""
+    backoff = wait_exponential(multiplier=policy.backoff_s, max=policy.max_backoff_s)
+
+    def wait(state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        hint = getattr(error, "retry_after", None) or 0.0
+        return max(backoff(state), min(float(hint), MAX_RETRY_AFTER_S))
+
+    return wait
+
+
+def call_with_retries(attempt: Callable[[int], T], policy: RetryPolicy, what: str) -> T:
+    """Run `attempt(n)` (n counts from 1) until it succeeds; `Retryable` errors are retried.
+
+    After the last try raises `RequestFailed("<what> failed after N attempts: <reason>")`.
+    Other exceptions propagate at once.
+    """
+    retrying = Retrying(
+        stop=stop_after_attempt(policy.attempts),
+        wait=_wait(policy),
+        retry=retry_if_exception_type(Retryable),
+        reraise=True,
+    )
+    try:
+        for state in retrying:
+            with state:
+                return attempt(state.retry_state.attempt_number)
+    except Retryable as error:
+        n = policy.attempts
+        raise RequestFailed(f"{what} failed after {n} attempt{'s' * (n > 1)}: {error}") from None
+    raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover

@@ -1,0 +1,134 @@
+"""Is this string a real English word? Three bundled sources, loaded lazily once.
+
+1. Hunspell's en_US dictionary (the LibreOffice/SCOWL one that `spylls` ships): stems plus
+   affix rules, so plurals, -ed, -ing and most current vocabulary (website, smartphone).
+2. British spellings (colour, centre, organise, travelling) mapped to that dictionary.
+3. Words attested in real text (wordfreq, zipf ≥ 2) or in Webster's list (`english-words`
+   web2, lower-case entries only) for newer or rarer words (chatbot, livestream) — unless they
+   look like a misspelling: a dictionary word one edit away (or one doubled letter away) is
+   far more frequent, as with "recieve", "untill", "occured". Proper nouns and acronyms
+   (capitalised-only entries) and keyboard mashes ("asdfgh", "hmmmm") are rejected.
+`benchmarks/word_coverage.py` measures how well this accepts and rejects.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from functools import cache, lru_cache
+from typing import Any
+
+#: zipf frequency (log10 per billion words) from which a word counts as attested
+MIN_ZIPF = 2.0
+#: a nearby dictionary word this much more frequent (zipf) marks a misspelling
+MISSPELLING_MARGIN = 1.5
+_ALPHABET = "abcdefghijklmnopqrstuvwxyz"
+_TRIPLE = re.compile(r"(.)\1\1")
+#: British → American spelling rewrites, each tried on its own and all together
+_BRITISH: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"our(?=(s|ed|ing|ite|ites|able|ably|ful|less|hood|hoods|er|ers|ist|ism)?$)"),
+     "or"),
+    (re.compile(r"(?<=[a-z]{2})is(?=(e|ed|es|ing|ation|ations|er|ers)$)"), "iz"),
+    (re.compile(r"ys(?=(e|ed|es|ing)$)"), "yz"),
+    (re.compile(r"(?<=[a-z]{2})re(?=s?$)"), "er"),
+    (re.compile(r"ll(?=(ed|ing|er|ers)$)"), "l"),
+    (re.compile(r"ogue(?=s?$)"), "og"),
+    (re.compile(r"ence(?=s?$)"), "ense"),
+    (re.compile(r"(?<=[a-z])(ae|oe)(?=[a-z])"), "e"),
+    (re.compile(r"mme(?=s?$)"), "m"),
+    (re.compile(r"(?<=g)ement(?=s?$)"), "ment"),
+)
+
+
+@cache
+def _hunspell() -> Any:
+    from spylls.hunspell import Dictionary
+
+    return Dictionary.from_files("en_US")  # bundled with spylls
+
+
+@cache
+def _frequencies() -> dict[str, float]:
+    import wordfreq
+
+    return wordfreq.get_frequency_dict("en", wordlist="large")
+
+
+@cache
+def _webster() -> frozenset[str]:
+    from english_words import get_english_words_set
+
+    words = get_english_words_set(["web2"], lower=False, alpha=True)
+    return frozenset(w for w in words if w.islower())  # capitalised entries are names
+
+
+def zipf(word: str) -> float:
+    """wordfreq's zipf frequency of `word` (0 when never seen)."""
+    freq = _frequencies().get(word)
+    return math.log10(freq) + 9 if freq else 0.0
+
+
+def _in_dictionary(word: str) -> bool:
+    return bool(_hunspell().lookup(word))
+
+
+def _american(word: str) -> set[str]:
+    variants = set()
+    combined = word
+    for pattern, repl in _BRITISH:
+        variants.add(pattern.sub(repl, word))
+        combined = pattern.sub(repl, combined)
+    variants.add(combined)
+    variants.discard(word)
+    return variants
+
+
+def _neighbours(word: str) -> set[str]:
+    """Words one edit away (delete, transpose, replace, insert) or one doubling away."""
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    out = {a + b[1:] for a, b in splits if b}
+    out |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+    out |= {a + c + b[1:] for a, b in splits if b for c in _ALPHABET}
+    out |= {a + c + b for a, b in splits for c in _ALPHABET}
+    # "tommorow", "reccomend": a doubled letter moved, which is two single edits
+    undoubled = {a + b[1:] for a, b in splits if len(b) > 1 and b[0] == b[1]}
+    doubled = {a + b[0] + b for a, b in splits if b}
+    out |= {a + b[0] + b for w in undoubled for a, b in
+            ((w[:i], w[i:]) for i in range(len(w))) if b}
+    out |= {w[:i] + w[i + 1:] for w in doubled for i in range(len(w) - 1) if w[i] == w[i + 1]}
+    out.discard(word)
+    return out
+
+
+def _looks_misspelt(word: str) -> bool:
+    bar = zipf(word) + MISSPELLING_MARGIN
+    freqs = _frequencies()
+    floor = 10 ** (bar - 9)
+    return any(freqs.get(n, 0.0) >= floor and _in_dictionary(n) for n in _neighbours(word))
+
+
+def _proper_or_acronym(word: str) -> bool:
+    return _in_dictionary(word.capitalize()) or _in_dictionary(word.upper())
+
+
+@lru_cache(maxsize=65536)
+def why_not_word(word: str) -> str | None:
+    """None when `word` (any case) is a real English word, else a short reason."""
+    word = word.lower()
+    if not re.fullmatch(r"[a-z]+(?:['’][a-z]+)?", word):
+        return "not a single word"
+    word = word.replace("’", "'")
+    if _in_dictionary(word) or any(_in_dictionary(v) for v in _american(word)):
+        return None
+    if _TRIPLE.search(word):
+        return "not a word"
+    if zipf(word) < MIN_ZIPF and word not in _webster():
+        return "proper noun" if _proper_or_acronym(word) else "not a word"
+    if _proper_or_acronym(word):
+        return "proper noun"
+    return "misspelling" if _looks_misspelt(word) else None
+
+
+def is_word(word: str) -> bool:
+    """True when `word` is a real English word (case-insensitive)."""
+    return why_not_word(word) is None

@@ -1,0 +1,104 @@
+"""The `summary` scorer: sentence budget, required mentions and ROUGE-L against a reference.
+
+passed iff the summary has at most `max_sentences` sentences (pysbd, which does not split on
+"Dr." or "3.5") and mentions every `must_mention` term (case-insensitive whole words; a plural
+or possessive counts). score = ROUGE-L F1 (rouge-score, stemmed) against `reference` when the
+case gives one, else 1/0 as passed. A leading "Summary:" label and markdown are ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import cache, lru_cache
+from typing import Any
+
+from moebench.scorers import scorer
+from moebench.types import Score
+
+_LABEL = re.compile(r"^\s*(?:#+\s*)?(?:\*\*|__)?\s*(?:one[- ]sentence\s+)?summary\s*(?:\*\*|__)?"
+                    r"\s*[:\-–—]?\s*(?:\*\*|__)?\s*", re.I)
+_MARKDOWN = re.compile(r"\*\*|__|`|^\s*(?:#+|>|[-*•]|\d+[.)])\s+", re.M)
+_TERMINATOR = re.compile(r"[.!?…](?=\s+\S)")
+
+
+@cache
+def _segmenter() -> Any:
+    import pysbd
+
+    return pysbd.Segmenter(language="en", clean=False)
+
+
+@cache
+def _rouge() -> Any:
+    from nltk.stem import porter
+    from rouge_score import rouge_scorer, tokenize, tokenizers
+
+    stem = lru_cache(maxsize=65536)(porter.PorterStemmer().stem)
+
+    class CachedStemTokenizer(tokenizers.Tokenizer):  # type: ignore[misc]
+        """rouge-score's default stemming tokenizer, with Porter stems cached (3x faster)."""
+
+        def tokenize(self, text: str) -> list[str]:
+            return [stem(t) if len(t) > 3 else t for t in tokenize.tokenize(text, None)]
+
+    return rouge_scorer.RougeScorer(["rougeL"], tokenizer=CachedStemTokenizer())
+
+
+def clean(text: str) -> str:
+    """The summary text without a leading label, markdown or wrapping quotes."""
+    text = _MARKDOWN.sub("", _LABEL.sub("", text.strip(), count=1))
+    return " ".join(text.split()).strip(" \"“”")
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences of `text` (one quick check before asking pysbd)."""
+    if not text:
+        return []
+    if not _TERMINATOR.search(text):
+        return [text]  # no terminator before the end: one sentence, no need to segment
+    # processor().process() is segment() without its char-span pass, which compiles one
+    # regex per sentence and doubled the cost; we only need the sentences.
+    found = _segmenter().processor(text).process()
+    return [s.strip() for s in found if s.strip(" \n\"“”'")]
+
+
+@lru_cache(maxsize=4096)
+def _term_pattern(term: str) -> re.Pattern[str]:
+    words = [re.escape(w) for w in term.split()]
+    last = words[-1]
+    if term.lower().endswith("y") and len(term) > 2:  # company → companies
+        last = f"(?:{last}|{re.escape(term.split()[-1][:-1])}ies)"
+    body = r"[\s-]+".join([*words[:-1], last])
+    return re.compile(rf"(?<![\w-]){body}(?:e?s|['’]s|s['’]|['’])?(?![\w])", re.I)
+
+
+def missing_terms(text: str, terms: list[str]) -> list[str]:
+    """The `terms` that `text` does not mention."""
+    return [t for t in terms if t.strip() and not _term_pattern(t.strip()).search(text)]
+
+
+def _as_list(value: Any) -> list[str]:
+    if value is None:
+        return []
+    return [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]
+
+
+@scorer("summary", params=("max_sentences",), reads=("must_mention", "reference", "max_sentences"))
+def summary(text: str, case: Mapping[str, Any], params: Mapping[str, Any]) -> Score:
+    """Passed iff ≤ max_sentences sentences and every must_mention term; score ROUGE-L."""
+    limit = int(case.get("max_sentences", params.get("max_sentences", 1)))
+    body = clean(text)
+    count = len(sentences(body))
+    missing = missing_terms(body, _as_list(case.get("must_mention")))
+    passed = 0 < count <= limit and not missing
+    notes = [f"{count} sentence{'s' if count != 1 else ''} (max {limit})"]
+    if missing:
+        notes.append("missing: " + ", ".join(missing))
+    reference = case.get("reference")
+    if reference and body:
+        score = _rouge().score(str(reference), body)["rougeL"].fmeasure
+        notes.append(f"ROUGE-L {score:.2f}")
+    else:
+        score = float(passed)
+    return Score(score, passed, body[:80], "; ".join(notes))

@@ -1,0 +1,85 @@
+"""The `summary` scorer: sentence counting, required mentions, ROUGE-L against a reference."""
+
+from __future__ import annotations
+
+import pytest
+
+from moebench.scorers import score_text
+from moebench.scorers.summary import clean, sentences, summary
+from moebench.types import ScorerSpec
+
+TERMS = {"must_mention": ["Smith", "drug", "symptoms"]}
+DEEPSEEK = (
+    "<think>\nThe user wants one sentence. Key points: Dr. Smith, the drug, symptoms cut by "
+    "3.5 times.\n</think>\n\n**Summary:** Dr. Smith's trial showed the new drug cut symptoms "
+    "3.5-fold in mice."
+)
+MIXTRAL_CHATTY = (
+    "Sure! Here's a one-sentence summary:\n\nDr. Smith's drug reduced symptoms in mice.\n\n"
+    "I hope this helps!"
+)
+
+CASES = [
+    # (id, output, case, passed)
+    ("one-sentence-with-dr-and-decimal", DEEPSEEK, TERMS, True),
+    ("plain", "Dr. Smith found that the drug eased symptoms.", TERMS, True),
+    ("summary-label-stripped", "Summary: Dr. Smith's drug eased symptoms.", TERMS, True),
+    ("markdown-heading-label", "## Summary\nDr. Smith's drug eased symptoms.", TERMS, True),
+    ("bold-label", "**One-sentence summary:** Smith's drug eased symptoms.", TERMS, True),
+    ("two-sentences-over-limit", "Dr. Smith tested a drug. It eased symptoms.", TERMS, False),
+    ("two-sentences-allowed-by-case", "Dr. Smith tested a drug. It eased symptoms.",
+     {**TERMS, "max_sentences": 2}, True),
+    ("chatty-wrapper-counts", MIXTRAL_CHATTY, TERMS, False),
+    ("missing-term", "Dr. Smith's treatment eased symptoms.", TERMS, False),
+    ("plural-counts", "Smith's drugs eased symptoms.", TERMS, True),
+    ("possessive-counts", "The drug's maker, Smith, saw symptoms fall.", TERMS, True),
+    ("case-insensitive", "SMITH'S DRUG EASED SYMPTOMS.", TERMS, True),
+    ("whole-words-only", "Smithson's drugstore eased symptoms.", {"must_mention": ["Smith"]},
+     False),
+    ("y-plural", "Two companies merged.", {"must_mention": ["company"]}, True),
+    ("multi-word-term", "The New  York office closed.", {"must_mention": ["new york"]}, True),
+    ("abbreviations-not-split", "The U.S. economy grew 2.5% in Q3 according to Mr. Lee.",
+     {"must_mention": ["economy"]}, True),
+    ("question-and-exclamation", "Prices rose! Why? Demand.", {"must_mention": ["prices"]},
+     False),
+    ("ellipsis-one-sentence", "Prices rose... and kept rising.", {"must_mention": ["prices"]},
+     True),
+    ("refusal", "I'm sorry, but I can't summarize this text.", TERMS, False),
+    ("empty", "", TERMS, False),
+    ("quoted", "\"Dr. Smith's drug eased symptoms.\"", TERMS, True),
+    ("bullet-wrapped", "- Dr. Smith's drug eased symptoms.", TERMS, True),
+    ("no-terms-required", "The market recovered.", {}, True),
+    ("term-as-string", "The market recovered.", {"must_mention": "market"}, True),
+    ("hyphenated-term", "The follow-up study confirmed it.", {"must_mention": ["follow-up"]},
+     True),
+    ("three-sentences-param-3", "A rose. B fell. C held.", {"max_sentences": 3}, True),
+]
+
+
+@pytest.mark.parametrize(("output", "case", "passed"), [c[1:] for c in CASES],
+                         ids=[c[0] for c in CASES])
+def test_summary_cases(output: str, case: dict, passed: bool) -> None:
+    result = score_text(ScorerSpec("summary"), output, case)
+    assert result.passed is passed, result
+    assert result.score == float(passed)
+
+
+def test_max_sentences_param_and_case_override() -> None:
+    text = "A rose. B fell."
+    assert summary(text, {}, {"max_sentences": 2}).passed
+    assert not summary(text, {"max_sentences": 1}, {"max_sentences": 2}).passed
+
+
+def test_rouge_l_against_reference() -> None:
+    reference = "Dr. Smith's drug reduced symptoms in mice."
+    same = summary(reference, {"reference": reference}, {})
+    assert same.score == pytest.approx(1.0)
+    partial = summary("Dr. Smith's drug helped.", {"reference": reference, **TERMS}, {})
+    assert 0.2 < partial.score < 0.9 and not partial.passed
+    assert "ROUGE-L" in partial.explanation and "missing: symptoms" in partial.explanation
+
+
+def test_sentences_and_clean() -> None:
+    assert sentences("Dr. Smith measured 3.5 kg. Then he left.") == [
+        "Dr. Smith measured 3.5 kg.", "Then he left."]
+    assert clean("**Summary:** *Hello* world") == "*Hello* world"
