@@ -81,6 +81,16 @@ _BACKENDS: dict[str, BackendEntry] = {
         "torch", "moebench.backends.torch", "create", "built-in PyTorch MoE engine (HF folders)",
         ("ttft", "engine timings", "load time", "memory", "moe facts", "router load"),
     ),
+    "langchain": BackendEntry(
+        "langchain", "moebench.backends.langchain", "create",
+        "LangChain ChatPromptTemplate | ChatOllama chain against Ollama",
+        ("ttft", "server timings", "load time", "memory", "moe facts"),
+    ),
+    "openai": BackendEntry(
+        "openai", "moebench.backends.openai", "create",
+        "OpenAI-compatible /v1/chat/completions (official openai client)",
+        ("ttft", "client timings", "client load time"),
+    ),
 }
 
 

@@ -1,0 +1,134 @@
+"""Paired comparisons on the same cases: model vs model in a run, and one model across runs.
+
+Two systems are compared only on the cases both answered (same suite, task and case id);
+each case contributes its pass rate over repeats (0/1 with one repeat), so repeats never
+inflate the sample size. The statistics themselves live in `moebench.metrics.paired_test`
+(paired bootstrap interval of the accuracy difference, exact McNemar p-value).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from itertools import combinations
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from moebench.errors import MoebenchError, RunNotFound
+from moebench.metrics import PairedResult, paired_test, passed_bool
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+CASE_KEY = ["suite", "task", "case_id"]
+#: columns of every comparison frame, after its identifying columns
+PAIRED_COLUMNS = ["n", "acc_a", "acc_b", "diff", "diff_low", "diff_high", "a_only", "b_only",
+                  "p_value", "verdict"]
+
+
+def case_rates(samples: pd.DataFrame, unit: str = "model") -> pd.DataFrame:
+    """Per-case pass rate: index (suite, task, case_id), one column per value of `unit`."""
+    frame = samples.assign(_ok=passed_bool(samples).astype(float))
+    rates = frame.pivot_table(index=CASE_KEY, columns=unit, values="_ok", aggfunc="mean",
+                              sort=False, observed=True)
+    return rates
+
+
+def _pair(rates: pd.DataFrame, a: str, b: str) -> PairedResult:
+    """The paired test of columns a and b on the cases both have."""
+    both = rates[[a, b]].dropna()
+    return paired_test(both[a].to_numpy(), both[b].to_numpy())
+
+
+def paired_matrix(samples: pd.DataFrame, by_task: bool = False) -> pd.DataFrame:
+    """Every pair of models in `samples` (listed order), A vs B on their common cases.
+
+    One row per pair (model_a before model_b in order of appearance), all tasks pooled;
+    with `by_task` one row per pair per suite × task as well (task "all" is the pooled row).
+    """
+    import pandas as pd
+
+    rows = []
+    groups: list[tuple[str, str, pd.DataFrame]] = [("", "all", samples)]
+    if by_task:
+        groups += [(str(s), str(t), g) for (s, t), g in
+                   samples.groupby(["suite", "task"], sort=False, dropna=False)]
+    models = list(dict.fromkeys(samples["model"]))
+    for suite, task, group in groups:
+        rates = case_rates(group)
+        for a, b in combinations(models, 2):
+            if a in rates and b in rates:
+                rows.append({"suite": suite, "task": task, "model_a": a, "model_b": b,
+                             **asdict(_pair(rates, a, b))})
+    return pd.DataFrame(rows, columns=["suite", "task", "model_a", "model_b", *PAIRED_COLUMNS])
+
+
+def compare_runs(samples: pd.DataFrame, run_a: str, run_b: str) -> pd.DataFrame:
+    """Each model present in both runs: run A vs run B on common cases, pooled and per task.
+
+    Answers "did the quantization change / new server version / new prompt make this model
+    better or worse?". Rows: model, suite, task ("all" = pooled), then `PAIRED_COLUMNS`.
+
+    Raises:
+        RunNotFound: a run id has no samples in `samples`.
+    """
+    import pandas as pd
+
+    if run_a == run_b:
+        raise MoebenchError(f"--compare needs two different runs, got '{run_a}' twice")
+    present = set(samples["run_id"].astype(str))
+    for run in (run_a, run_b):
+        if run not in present:
+            raise RunNotFound(f"run '{run}' has no samples — list runs with: moebench report")
+    rows = []
+    for model, g in samples.groupby("model", sort=False):
+        runs = set(g["run_id"].astype(str))
+        if not {run_a, run_b} <= runs:
+            continue
+        groups = [("", "all", g), *(((str(s), str(t), tg) for (s, t), tg in
+                                     g.groupby(["suite", "task"], sort=False)))]
+        for suite, task, tg in groups:
+            rates = case_rates(tg, unit="run_id")
+            if run_a in rates and run_b in rates:
+                rows.append({"model": model, "suite": suite, "task": task,
+                             "run_a": run_a, "run_b": run_b,
+                             **asdict(_pair(rates, run_a, run_b))})
+    return pd.DataFrame(rows, columns=["model", "suite", "task", "run_a", "run_b",
+                                       *PAIRED_COLUMNS])
+
+
+def multi_run_models(samples: pd.DataFrame) -> set[str]:
+    """Models that appear in more than one run of `samples`."""
+    if samples.empty:
+        return set()
+    spans = samples.groupby("model")["run_id"].nunique()
+    return {str(m) for m in spans[spans > 1].index}
+
+
+def label_runs(frame: pd.DataFrame | None, multi: set[str] | None = None) -> pd.DataFrame | None:
+    """`frame` (samples, models or router rows) with run-qualified model names where needed.
+
+    `mixtral:8x7b` in runs r1 and r2 becomes `mixtral:8x7b @ r1` and `... @ r2`, so tables
+    and charts keep them apart; a model seen in one run keeps its name. `multi` defaults
+    to the models of `frame` itself that span several runs (pass the samples' set when
+    labelling the models or router frame of the same report).
+    """
+    if frame is None or frame.empty:
+        return frame
+    multi = multi_run_models(frame) if multi is None else multi
+    if not multi:
+        return frame
+    label = [f"{m} @ {r}" if m in multi else m
+             for m, r in zip(frame["model"], frame["run_id"], strict=True)]
+    return frame.assign(model=label)
+
+
+def compare_stored_runs(out: Path | str, run_a: str, run_b: str) -> pd.DataFrame:
+    """`compare_runs` on two runs of the store in `out` (ids or `last`)."""
+    from moebench.store import Store
+
+    store = Store.open(out)
+    try:
+        a, b = store.resolve(run_a), store.resolve(run_b)
+        return compare_runs(store.samples_frame([a, b]), a, b)
+    finally:
+        store.close()
