@@ -230,33 +230,19 @@ def report(
 
 def _print_run_comparisons(out: Path, compare: tuple[str, str] | None,
                            run_ids: tuple[str, ...]) -> None:
-    """The paired run-vs-run table (report/statistics engineer): --compare, or 2+ runs."""
-    from rich import box
-    from rich.markup import escape
-    from rich.table import Table
-
+    """The paired run-vs-run tables: --compare, or every pair of 2+ runs."""
     from moebench.compare import compare_stored_runs
     from moebench.console import console, print_note
-    from moebench.html_report import fmt_p, fmt_pct, fmt_points, run_pairs
+    from moebench.html_report import run_pairs
     from moebench.render import print_table
+    from moebench.render_tables import run_comparison_table
 
     for run_a, run_b in [compare] if compare else run_pairs(list(run_ids)):
         frame = compare_stored_runs(out, run_a, run_b)
         if frame.empty:
             print_note(f"runs {run_a} and {run_b} share no model: nothing to compare")
             continue
-        table = Table(title=f"{run_a} (A) vs {run_b} (B), same cases", title_justify="left",
-                      box=box.SIMPLE_HEAD, show_edge=False, header_style="bold")
-        for name in ("model", "task", "n", "acc A", "acc B", "A − B [95% CI]", "p", "verdict"):
-            table.add_column(name, justify="right" if name in ("n", "p") else "left")
-        for r in frame.itertuples(index=False):
-            verdict = {"A better": f"{r.run_a} better", "B better": f"{r.run_b} better"}.get(
-                r.verdict, r.verdict)
-            table.add_row(escape(str(r.model)), escape(str(r.task)), str(r.n), fmt_pct(r.acc_a),
-                          fmt_pct(r.acc_b), f"{fmt_points(r.diff)} [{fmt_points(r.diff_low)}, "
-                          f"{fmt_points(r.diff_high)}]", fmt_p(r.p_value).lstrip("= "),
-                          escape(verdict))
-        print_table(console, table)
+        print_table(console, run_comparison_table(frame, run_a, run_b))
 
 
 @app.command()
@@ -285,37 +271,6 @@ def rescore(
 # ---- suites list / suites validate (suites engineer) ----
 
 
-def _shown_path(path: Path, folder: Path | None) -> str:
-    """A suite's file: its name when the title names its folder, else relative to the cwd."""
-    if folder is not None:
-        return path.name
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
-
-def _suites_table(suites: list[Any]) -> Any:
-    from rich.table import Table
-
-    folders = {s.path.resolve().parent for s in suites}
-    folder = folders.pop() if len(folders) == 1 else None
-    title = f"suites in {folder}" if folder is not None else None
-    table = Table(title=title, title_justify="left", header_style="bold")
-    for name, justify in (("suite", "left"), ("file", "left"), ("task", "left"),
-                          ("scorer", "left"), ("cases", "right")):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    for suite in suites:
-        for i, task in enumerate(suite.tasks):
-            scorers = sorted({case.scorer.name for case in task.cases})
-            first = i == 0
-            file = _shown_path(suite.path, folder) if first else ""
-            table.add_row(suite.name if first else "", file, task.name, ", ".join(scorers),
-                          str(len(task.cases)),
-                          end_section=i == len(suite.tasks) - 1)
-    return table
-
-
 @suites_app.command("list")
 def suites_list(
     paths: list[Path] = typer.Argument(None, metavar="[PATH...]",
@@ -324,10 +279,11 @@ def suites_list(
     """Show each suite's tasks, scorers and case counts."""
     from moebench.console import console
     from moebench.paths import BUNDLED_TASKS
+    from moebench.render_tables import suites_table
     from moebench.suite import load_suites
 
     suites = load_suites(paths or [BUNDLED_TASKS])
-    console.print(_suites_table(suites))
+    console.print(suites_table(suites))
     tasks = sum(len(s.tasks) for s in suites)
     console.print(f"{len(suites)} suites, {tasks} tasks, {sum(s.n_cases for s in suites)} cases",
                   soft_wrap=True)

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.stats import binomtest, bootstrap
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -44,6 +43,8 @@ def wilson_interval(passed: int, n: int, confidence: float = 0.95) -> tuple[floa
     """Wilson score interval for `passed` successes out of `n` (NaN, NaN when n == 0)."""
     if n == 0:
         return (float("nan"), float("nan"))
+    from scipy.stats import binomtest  # lazy: scipy costs ~0.5 s of CLI start-up
+
     ci = binomtest(passed, n).proportion_ci(confidence_level=confidence, method="wilson")
     return (float(ci.low), float(ci.high))
 
@@ -60,6 +61,8 @@ def _clean(values: Sequence[float] | np.ndarray | pd.Series) -> np.ndarray:
 def _bootstrap(data: tuple[np.ndarray, ...], statistic: _Stat, *, paired: bool,
                confidence: float, seed: int, method: str) -> tuple[float, float]:
     """scipy's bootstrap; falls back from BCa to percentile when BCa degenerates."""
+    from scipy.stats import bootstrap
+
     if method == "BCa" and data[0].size > BCA_MAX_N:
         method = "percentile"
     with warnings.catch_warnings():
@@ -156,6 +159,8 @@ def mcnemar_exact(a_only: int, b_only: int) -> float:
     discordant = a_only + b_only
     if discordant == 0:
         return 1.0
+    from scipy.stats import binomtest
+
     return float(binomtest(a_only, discordant, 0.5).pvalue)
 
 

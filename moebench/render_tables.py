@@ -1,0 +1,61 @@
+"""Rich tables for `suites list` and for run-vs-run comparisons (`report --compare`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich import box
+from rich.markup import escape
+from rich.table import Table
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def _shown_path(path: Path, folder: Path | None) -> str:
+    """A suite's file: its name when the title names its folder, else relative to the cwd."""
+    if folder is not None:
+        return path.name
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def suites_table(suites: list[Any]) -> Table:
+    """One row per task: suite, file, task, scorer(s), cases."""
+    folders = {s.path.resolve().parent for s in suites}
+    folder = folders.pop() if len(folders) == 1 else None
+    title = f"suites in {folder}" if folder is not None else None
+    table = Table(title=title, title_justify="left", header_style="bold")
+    for name, justify in (("suite", "left"), ("file", "left"), ("task", "left"),
+                          ("scorer", "left"), ("cases", "right")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for suite in suites:
+        for i, task in enumerate(suite.tasks):
+            scorers = sorted({case.scorer.name for case in task.cases})
+            first = i == 0
+            file = _shown_path(suite.path, folder) if first else ""
+            table.add_row(suite.name if first else "", file, task.name, ", ".join(scorers),
+                          str(len(task.cases)),
+                          end_section=i == len(suite.tasks) - 1)
+    return table
+
+
+def run_comparison_table(frame: pd.DataFrame, run_a: str, run_b: str) -> Table:
+    """The paired run-vs-run table: accuracy of A and B on the same cases, CI, p, verdict."""
+    from moebench.html_report import fmt_p, fmt_pct, fmt_points
+
+    table = Table(title=f"{run_a} (A) vs {run_b} (B), same cases", title_justify="left",
+                  box=box.SIMPLE_HEAD, show_edge=False, header_style="bold")
+    for name in ("model", "task", "n", "acc A", "acc B", "A − B [95% CI]", "p", "verdict"):
+        table.add_column(name, justify="right" if name in ("n", "p") else "left")
+    for r in frame.itertuples(index=False):
+        verdict = {"A better": f"{r.run_a} better", "B better": f"{r.run_b} better"}.get(
+            r.verdict, r.verdict)
+        table.add_row(escape(str(r.model)), escape(str(r.task)), str(r.n), fmt_pct(r.acc_a),
+                      fmt_pct(r.acc_b), f"{fmt_points(r.diff)} [{fmt_points(r.diff_low)}, "
+                      f"{fmt_points(r.diff_high)}]", fmt_p(r.p_value).lstrip("= "),
+                      escape(verdict))
+    return table
