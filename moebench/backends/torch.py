@@ -1,0 +1,217 @@
+"""The `torch` backend: requests run on the built-in PyTorch MoE engine (`moebench.engine`).
+
+A model is a checkpoint folder, a Hub cache folder (`models--org--name`), or a bundled demo
+name (`demo-mixtral` → `moebench/demo_models/demo-mixtral`). One request runs at a time (a
+lock): with concurrency > 1 the others queue, and their wait is recorded as `queue_s`. Each
+Completion carries engine timings (prefill, decode, TTFT from the streaming callback) and the
+request's router counts. This module imports torch; the registry imports it only when used.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from moebench.backends import BackendConfig
+from moebench.engine import ChatTemplateError, Engine, load_model, resolve_folder
+from moebench.errors import EngineError, ModelNotFound, RequestFailed
+from moebench.paths import DEMO_MODELS_DIR
+from moebench.types import Completion, ModelInfo, Request
+
+#: generation defaults when a suite sets none: greedy, so runs are reproducible
+DEFAULT_MAX_TOKENS = 256
+DEFAULT_TEMPERATURE = 0.0
+_QUANT = {"float32": "F32", "bfloat16": "BF16", "float16": "F16"}
+
+
+def resolve_model(name: str) -> tuple[Path, str]:
+    """(checkpoint folder, display name) for a demo name, a folder or a Hub cache folder."""
+    demo = DEMO_MODELS_DIR / name
+    path = Path(name).expanduser()
+    if demo.is_dir() and not path.is_dir():
+        return demo, name
+    if path.is_dir():
+        folder = resolve_folder(path)
+        if path.name.startswith("models--"):  # Hub cache: models--org--name → org/name
+            return folder, path.name.removeprefix("models--").replace("--", "/")
+        return folder, path.resolve().name
+    demos = sorted(d.name for d in DEMO_MODELS_DIR.glob("demo-*") if d.is_dir())
+    listed = f" or a bundled demo: {', '.join(demos)}" if demos else ""
+    raise ModelNotFound(f"model '{name}' not found — give a checkpoint folder (config.json + "
+                        f"*.safetensors + tokenizer.json){listed}")
+
+
+def checkpoint_digest(folder: Path) -> str:
+    """sha256 of config.json, the safetensors index and the weight files' names and sizes (cheap)."""
+    h = hashlib.sha256()
+    for name in ("config.json", "model.safetensors.index.json"):
+        if (folder / name).is_file():
+            h.update((folder / name).read_bytes())
+    for file in sorted(folder.glob("*.safetensors")):
+        h.update(f"{file.name}:{file.stat().st_size}\n".encode())
+    return h.hexdigest()
+
+
+def _human(n: int) -> str:
+    """176512000 → '176.5M', 46.7e9 → '46.7B' (Ollama's parameter_size style)."""
+    for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f}{unit}"
+    return str(n)
+
+
+@dataclass
+class _Loaded:
+    engine: Engine
+    info: ModelInfo
+
+
+class TorchBackend:
+    """Backend protocol over in-process engines, one request at a time."""
+
+    name = "torch"
+
+    def __init__(self, config: BackendConfig) -> None:
+        self.config = config
+        self._models: dict[str, _Loaded] = {}
+        self._loads: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def prepare(self, model: str, options: Mapping[str, Any] | None = None) -> ModelInfo:
+        """Load `model` (load time measured) and describe it; a no-op when already loaded."""
+        with self._lock:
+            return self._load(model).info
+
+    def generate(self, model: str, request: Request) -> Completion:
+        """Run one request; RequestFailed when the engine fails on it."""
+        asked = time.perf_counter()
+        with self._lock:
+            queue_s = time.perf_counter() - asked
+            loaded = self._load(model)
+            try:
+                return self._run(loaded, request, queue_s)
+            except EngineError as error:
+                raise RequestFailed(f"{loaded.info.name}: {error}") from None
+            except RuntimeError as error:  # torch kernel failures: one line, keep the run going
+                raise RequestFailed(f"{loaded.info.name}: engine failed ({error})") from None
+
+    def unload(self, model: str) -> ModelInfo | None:
+        """Free the model's memory; returns its info with the number of loads seen."""
+        with self._lock:
+            loaded = self._models.pop(model, None)
+        if loaded is None:
+            return None
+        info = loaded.info
+        del loaded
+        _free_memory(self.config.device)
+        return info
+
+    def close(self) -> None:
+        """Unload every model."""
+        for model in list(self._models):
+            self.unload(model)
+
+    def _load(self, model: str) -> _Loaded:
+        if model in self._models:
+            return self._models[model]
+        folder, display = resolve_model(model)
+        start = time.perf_counter()
+        engine = load_model(folder, dtype=self.config.dtype, device=self.config.device)
+        load_s = time.perf_counter() - start
+        self._loads[model] = self._loads.get(model, 0) + 1
+        loaded = _Loaded(engine, _model_info(engine, folder, display, load_s, self._loads[model]))
+        self._models[model] = loaded
+        return loaded
+
+    def _run(self, loaded: _Loaded, request: Request, queue_s: float) -> Completion:
+        engine, options = loaded.engine, request.options
+        prompt_ids = prompt_tokens(engine, request)
+        stops = _stops(options.get("stop"))
+        engine.reset_router_stats()
+        first: list[float] = []
+        start = time.perf_counter()
+        new_ids = engine.generate(
+            prompt_ids, max_new_tokens=int(options.get("max_tokens") or DEFAULT_MAX_TOKENS),
+            temperature=float(options.get("temperature", DEFAULT_TEMPERATURE)),
+            top_p=float(options.get("top_p", 1.0)), top_k=int(options.get("top_k") or 0),
+            seed=options.get("seed"), stop=stops,
+            on_token=lambda _: first.append(time.perf_counter()) if not first else None)
+        end = time.perf_counter()
+        stats = engine.last_stats
+        assert stats is not None
+        n = len(new_ids)
+        return Completion(
+            text=_cut_at_stop(engine.tokenizer.decode(new_ids), stops),
+            model=loaded.info.name, latency_s=end - start,
+            ttft_s=first[0] - start if first else None, prompt_tokens=len(prompt_ids),
+            output_tokens=n,
+            # n tokens take n − 1 decode steps (the first comes from the prefill): scale the
+            # measured step time to n tokens, so tokens_per_s is the true per-step rate
+            decode_s=stats.decode_s * n / (n - 1) if n > 1 else None,
+            prompt_eval_s=stats.prefill_s, server_total_s=end - start,
+            done_reason="length" if stats.stop_reason == "length" else "stop",
+            queue_s=queue_s, timing_source="engine", router=engine.router_stats().as_dict())
+
+
+def prompt_tokens(engine: Engine, request: Request) -> list[int]:
+    """The request as token ids: chat template when the model has one, else the plain prompt.
+
+    A template that rejects a system message (Mixtral's does) gets it folded into the user turn.
+    """
+    tok = engine.tokenizer
+    if not tok.chat_template:
+        text = f"{request.system}\n\n{request.prompt}" if request.system else request.prompt
+        return tok.encode(text)
+    messages = [{"role": "user", "content": request.prompt}]
+    if request.system:
+        try:
+            system = [{"role": "system", "content": request.system}]
+            return tok.encode(tok.apply_chat_template(system + messages), add_special_tokens=False)
+        except ChatTemplateError:
+            messages = [{"role": "user", "content": f"{request.system}\n\n{request.prompt}"}]
+    return tok.encode(tok.apply_chat_template(messages), add_special_tokens=False)
+
+
+def _stops(value: Any) -> list[str]:
+    if not value:
+        return []
+    return [value] if isinstance(value, str) else [str(s) for s in value if s]
+
+
+def _cut_at_stop(text: str, stops: list[str]) -> str:
+    """Text up to the first stop string (not included), as servers return it."""
+    cuts = [text.find(s) for s in stops if s in text]
+    return text[:min(cuts)] if cuts else text
+
+
+def _model_info(engine: Engine, folder: Path, name: str, load_s: float, loads: int) -> ModelInfo:
+    info = engine.info
+    extra = {**info.as_dict(), "path": str(folder),
+             "active_bytes_per_token": engine.model.active_bytes_per_token()}
+    return ModelInfo(
+        name=name, backend="torch", digest=checkpoint_digest(folder), family=info.family,
+        parameter_size=_human(info.total_params), quantization=_QUANT.get(info.dtype, info.dtype),
+        context_length=info.context_length, experts=info.experts, top_k=info.top_k,
+        shared_experts=info.shared_experts, total_params=info.total_params,
+        active_params=info.active_params, size_bytes=info.weight_bytes,
+        vram_bytes=info.weight_bytes if info.device.startswith("cuda") else 0,
+        load_s=load_s, loads=loads, extra=extra)
+
+
+def _free_memory(device: str) -> None:
+    gc.collect()
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.empty_cache()
+
+
+def create(config: BackendConfig) -> TorchBackend:
+    """Factory registered as backend "torch"."""
+    return TorchBackend(config)

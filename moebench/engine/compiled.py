@@ -1,0 +1,136 @@
+"""Optional `torch.compile`d decode step: one token, static shapes, every GEMV a fused reduction.
+
+Legend: H hidden, G KV heads, R query heads per KV head, D head dim, S cache length, k experts.
+
+Eager decode spends most of its time in MKL GEMVs at ~half the memory bandwidth; inductor's
+own reductions read weights at close to full bandwidth (performance-anchors §5.4: 88% of the
+roofline). The step therefore writes each matmul as multiply + sum and gathers the k chosen
+experts' weights *inside* the compiled graph, where the gather fuses into the reduction (in
+eager code that gather would copy weights — never do that there). Shapes are static: the KV
+cache is allocated once for `length` positions and attention masks the unused tail. Supports
+plain GQA attention with the common MoE / dense feed-forwards (Mixtral, DBRX, and families
+built from the same modules); others raise EngineError and stay eager. Router counts are
+accumulated on-device and flushed into `RouterStats` after each generation.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from moebench.engine.attention import Attention
+from moebench.engine.model import Transformer
+from moebench.engine.moe import FeedForward, MoEFeedForward
+from moebench.engine.rope import apply_rope
+from moebench.errors import EngineError
+
+
+def gemv(x: Tensor, weight: Tensor) -> Tensor:
+    """`x [..., in] · weight [out, in]ᵀ` as a product and a sum (inductor fuses it into one GEMV)."""
+    return (weight * x.unsqueeze(-2)).sum(-1)
+
+
+class CompiledDecoder:
+    """A compiled `step(token [1, 1], position [1]) -> logits [1, 1, V]` over a fixed-size cache."""
+
+    def __init__(self, model: Transformer, length: int) -> None:
+        for i, block in enumerate(model.layers):
+            supported = type(block.attention) is Attention and type(block.ffn) in (
+                MoEFeedForward, FeedForward)
+            if not supported:
+                raise EngineError(f"compiled decode does not support layer {i} of "
+                                  f"{model.args.family} yet — use the eager engine")
+        self.model = model
+        model.use_column_major_weights(False)  # reductions run along contiguous rows
+        model.setup_cache(length)
+        device = model.tok_embeddings.weight.device
+        self.counts = {i: torch.zeros(model.args.moe.n_experts, dtype=torch.long, device=device)
+                       for i, b in enumerate(model.layers) if isinstance(b.ffn, MoEFeedForward)}
+        self._compiled: Callable[[Tensor, Tensor], Tensor] = torch.compile(
+            self._step, fullgraph=True, dynamic=False)
+
+    def warm_up(self) -> float:
+        """Compile now (two calls); returns the seconds it took."""
+        start = time.perf_counter()
+        device = self.model.tok_embeddings.weight.device
+        with torch.inference_mode():
+            for pos in (0, 1):  # writes junk at 0/1 — the next prefill overwrites it
+                self._compiled(torch.zeros(1, 1, dtype=torch.long, device=device),
+                               torch.tensor([pos], device=device))
+        for counts in self.counts.values():
+            counts.zero_()
+        return time.perf_counter() - start
+
+    @property
+    def length(self) -> int:
+        """Positions the cache holds (an eager call past it grows the cache; the step then
+        recompiles once for the new size)."""
+        return self.model.cache_length
+
+    def step(self, token: Tensor, position: int) -> Tensor:
+        """Logits `[1, 1, V]` for `token [1, 1]` at `position` (must be < length)."""
+        return self._compiled(token, torch.tensor([position], device=token.device))
+
+    def flush(self) -> None:
+        """Move the on-device router counts into the model's RouterStats (decode phase)."""
+        for layer, counts in self.counts.items():
+            self.model.stats.add_counts(layer, counts.tolist())
+            counts.zero_()
+
+    def _step(self, token: Tensor, pos: Tensor) -> Tensor:
+        model = self.model
+        assert model.rotary is not None
+        x = model.tok_embeddings(token)  # [1, 1, H]
+        rope = model.rotary.cos[pos], model.rotary.sin[pos]  # [1, D] each
+        keys = torch.arange(model.cache_length, device=token.device)  # [S]
+        for i, block in enumerate(model.layers):
+            x = x + self._attention(block.attention, block.attention_norm(x), rope, pos, keys)
+            h = block.ffn_norm(x)
+            x = x + (self._moe(block.ffn, h, i) if i in self.counts else _dense(block.ffn, h))
+        return gemv(model.norm(x), model.output.weight)  # [1, 1, V]
+
+    @staticmethod
+    def _attention(a: Attention, x: Tensor, rope: tuple[Tensor, Tensor], pos: Tensor,
+                   keys: Tensor) -> Tensor:
+        qkv = gemv(x, a.wqkv.weight) + (a.wqkv.bias if a.wqkv.bias is not None else 0)
+        if a.clip is not None:
+            qkv = qkv.clamp(-a.clip, a.clip)
+        g, d = a.n_kv, a.head_dim
+        q, k, v = qkv.split([a.n_heads * d, g * d, g * d], dim=-1)
+        q = apply_rope(q.view(1, a.n_heads, 1, d), *rope, a.interleaved)  # [1, G·R, 1, D]
+        k = apply_rope(k.view(1, g, 1, d), *rope, a.interleaved)  # [1, G, 1, D]
+        assert a.cache is not None
+        a.cache.k.index_copy_(2, pos, k)
+        a.cache.v.index_copy_(2, pos, v.view(1, g, 1, d))
+        visible = keys <= pos  # [S]
+        if a.window is not None:
+            visible &= keys > pos - a.window
+        scores = q.view(g, -1, d) @ a.cache.k[0].transpose(-1, -2) * a.scale  # [G, R, S]
+        probs = scores.masked_fill(~visible, float("-inf")).float().softmax(-1).to(q.dtype)
+        y = (probs @ a.cache.v[0]).reshape(1, 1, -1)  # [1, 1, G·R·D]
+        out = gemv(y, a.wo.weight)
+        return out + a.wo.bias if a.wo.bias is not None else out
+
+    def _moe(self, ffn: MoEFeedForward, x: Tensor, layer: int) -> Tensor:
+        flat = x.view(1, -1)  # [1, H]
+        weights, ids = ffn.gate(flat)  # [1, k] each
+        ids = ids[0]
+        experts = ffn.experts
+        gate, up = gemv(flat, experts.w13[ids]).chunk(2, dim=-1)  # [k, I] each
+        down = gemv(experts.act(gate) * up, experts.w2[ids])  # [k, H]
+        out = (down * weights[0, :, None].to(x.dtype)).sum(0)  # [H]
+        self.counts[layer].index_add_(0, ids, torch.ones_like(ids))
+        if ffn.shared is not None:
+            shared = _dense(ffn.shared, x)
+            if getattr(ffn, "shared_gate", None) is not None:
+                shared = torch.sigmoid(gemv(x, ffn.shared_gate.weight)) * shared
+            return out.view_as(x) + shared
+        return out.view_as(x)
+
+
+def _dense(ffn: FeedForward, x: Tensor) -> Tensor:
+    gate, up = gemv(x, ffn.w13.weight).chunk(2, dim=-1)
+    return gemv(ffn.act(gate) * up, ffn.w2.weight)
