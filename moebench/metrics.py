@@ -6,6 +6,8 @@ is seeded so that a report rebuilt from the same store prints the same numbers.
 
 - accuracy: Wilson score interval (`wilson_interval`); partial-credit mean score with a
   bootstrap interval (`mean_ci`);
+- per group of samples: the summary CSV's figures (`summary_stats`), the same with
+  intervals (`group_stats`), per task (`task_table`) and per model (`model_table`);
 - repeats: pass@1 averaged over repeats, pass^N (every repeat passes), flaky cases
   (`repeat_consistency`);
 - two models on the same cases: paired bootstrap interval of the accuracy difference and an
@@ -255,7 +257,7 @@ def _latency_stats(ok: pd.DataFrame, prefix: str = "latency") -> dict[str, float
 def warm_samples(ok: pd.DataFrame) -> pd.DataFrame:
     """Successful samples minus each model's cold first request (all of them if only cold).
 
-    The same rule as the summary CSV (`moebench.summary`), so report and CSV agree.
+    Used by `summary_stats`, so the summary CSV and the reports agree.
     """
     if "cold" not in ok or ok.empty:
         return ok
@@ -263,32 +265,45 @@ def warm_samples(ok: pd.DataFrame) -> pd.DataFrame:
     return ok[~cold] if (~cold).any() else ok
 
 
-def group_stats(group: pd.DataFrame) -> dict[str, Any]:
-    """Accuracy, score, latency, speed and error figures of one set of samples.
+def summary_stats(group: pd.DataFrame) -> dict[str, Any]:
+    """The summary CSV's figures of one set of samples (SUMMARY_COLUMNS `n`…`errors`, no load_s).
 
-    Errors count as failed samples in accuracy (score 0) and are left out of timings;
-    latency and TTFT are warm (`warm_samples`). `accuracy_per_s` = accuracy / mean warm
-    latency = correct answers per second of request time.
+    Errors count as failed samples in accuracy (score 0) and are left out of timings; latency
+    and TTFT are warm (`warm_samples`), tok/s is the median over every answered sample. No
+    bootstrap, so every `run` can afford it; `group_stats` adds the intervals.
     """
     ok = group[ok_mask(group)]
     warm = warm_samples(ok)
-    passed = passed_bool(group)
-    n, k = int(len(group)), int(passed.sum())
+    n, k = int(len(group)), int(passed_bool(group).sum())
     low, high = wilson_interval(k, n)
     scores = group["score"].astype(float).fillna(0.0)
-    s_low, s_high = mean_ci(scores)
-    mean_latency = float(warm["latency_s"].astype(float).mean()) if len(warm) else float("nan")
-    accuracy = k / n if n else float("nan")
     return {
-        "n": n, "passed": k, "accuracy": accuracy, "accuracy_low": low, "accuracy_high": high,
+        "n": n, "passed": k, "accuracy": k / n if n else float("nan"),
+        "accuracy_low": low, "accuracy_high": high,
         "mean_score": float(scores.mean()) if n else float("nan"),
-        "mean_score_low": s_low, "mean_score_high": s_high,
-        **_latency_stats(warm),
+        "latency_p50_s": quantile(warm["latency_s"], 0.5),
+        "latency_p95_s": quantile(warm["latency_s"], 0.95),
         "ttft_p50_s": quantile(warm["ttft_s"], 0.5),
         "tokens_per_s": quantile(ok["tokens_per_s"], 0.5),
         "errors": int(n - len(ok)),
-        "accuracy_per_s": accuracy / mean_latency if mean_latency > 0 else float("nan"),
     }
+
+
+def group_stats(group: pd.DataFrame) -> dict[str, Any]:
+    """`summary_stats` plus bootstrap intervals of the score and latency, and accuracy/s.
+
+    `accuracy_per_s` = accuracy / mean warm latency = correct answers per second of request
+    time. Keys in `group_stats_columns()` order.
+    """
+    warm = warm_samples(group[ok_mask(group)])
+    stats = summary_stats(group)
+    stats["mean_score_low"], stats["mean_score_high"] = mean_ci(
+        group["score"].astype(float).fillna(0.0))
+    stats |= _latency_stats(warm)
+    mean_latency = float(warm["latency_s"].astype(float).mean()) if len(warm) else float("nan")
+    stats["accuracy_per_s"] = (stats["accuracy"] / mean_latency if mean_latency > 0
+                               else float("nan"))
+    return {column: stats[column] for column in group_stats_columns()}
 
 
 def _load_times(models: pd.DataFrame | None) -> dict[str, float]:

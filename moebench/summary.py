@@ -1,10 +1,12 @@
 """Summary and samples frames built from the store, and the CSV files written from them.
 
 `summarize()` turns stored samples into one row per model × suite × task with the columns
-`types.SUMMARY_COLUMNS` fixes (then a few more); `samples_csv_frame()` shapes the per-sample
-CSV. `run` and `report` both write through `write_csv()`, so their files are byte-identical.
-Failed requests count as samples that did not pass (accuracy = passed / n) and are counted
-in `errors`; latency and TTFT come from warm samples (the first request of a model is cold).
+`types.SUMMARY_COLUMNS` fixes (then a few more); the figures are `metrics.summary_stats`, the
+ones the HTML/Markdown reports' `task_table` starts from. `samples_csv_frame()` shapes the
+per-sample CSV. `run` and `report` both write through `write_csv()`, so their files are
+byte-identical. Failed requests count as samples that did not pass (accuracy = passed / n)
+and are counted in `errors`; latency and TTFT come from warm samples (the first request of a
+model is cold).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from moebench.errors import MoebenchError
-from moebench.metrics import wilson_interval
+from moebench.metrics import ok_mask, quantile, summary_stats, warm_samples
 from moebench.types import SAMPLE_COLUMNS, SUMMARY_COLUMNS
 
 if TYPE_CHECKING:
@@ -43,29 +45,16 @@ def summarize(samples: pd.DataFrame, models: pd.DataFrame) -> pd.DataFrame:
 
 def _summary_row(key: tuple[Any, ...], g: pd.DataFrame, model: Any) -> dict[str, Any]:
     run_id, name, backend, suite, task = key
-    n = len(g)
-    passed = int(g["passed"].fillna(False).astype(bool).sum())
-    low, high = wilson_interval(passed, n)
-    ok = g[g["error"].isna()]
-    warm = ok[~ok["cold"]] if (~ok["cold"]).any() else ok  # a lone cold sample beats nothing
+    ok = g[ok_mask(g)]
+    warm = warm_samples(ok)
     sources = sorted({str(s) for s in ok["timing_source"].dropna()})
     return {
-        "model": name, "backend": backend, "suite": suite, "task": task, "n": n,
-        "passed": passed, "accuracy": passed / n if n else float("nan"),
-        "accuracy_low": low, "accuracy_high": high,
-        "mean_score": float(g["score"].fillna(0.0).mean()),
-        "latency_p50_s": _q(warm["latency_s"], 0.5), "latency_p95_s": _q(warm["latency_s"], 0.95),
-        "ttft_p50_s": _q(warm["ttft_s"], 0.5), "tokens_per_s": _q(ok["tokens_per_s"], 0.5),
-        "load_s": getattr(model, "load_s", None), "errors": int(g["error"].notna().sum()),
-        "ttft_p95_s": _q(warm["ttft_s"], 0.95), "queue_p50_s": _q(warm["queue_s"], 0.5),
+        "model": name, "backend": backend, "suite": suite, "task": task, **summary_stats(g),
+        "load_s": getattr(model, "load_s", None),
+        "ttft_p95_s": quantile(warm["ttft_s"], 0.95), "queue_p50_s": quantile(warm["queue_s"], 0.5),
         "loads": getattr(model, "loads", None), "timing_source": "+".join(sources) or None,
         "run_id": run_id,
     }
-
-
-def _q(values: pd.Series, q: float) -> float:
-    values = values.dropna()
-    return float(values.quantile(q)) if len(values) else float("nan")
 
 
 def summary_frame(store: Store, run_ids: Sequence[str]) -> pd.DataFrame:

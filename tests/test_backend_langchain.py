@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _backend_support import backend_at, chat_request
 from langchain_core.messages import AIMessageChunk
 from typer.testing import CliRunner
 
@@ -18,14 +19,8 @@ from moebench.backends.langchain import LangChainBackend, chat_response
 from moebench.cli import app
 from moebench.errors import BackendUnavailable, ModelNotFound
 from moebench.testing import OllamaStandin
-from moebench.types import Request, ScorerSpec
 
 MODEL = "mixtral:8x7b"
-
-
-def _request(prompt: str = "What is 2 + 2?", **options: object) -> Request:
-    return Request("s", "t", "c", prompt, ScorerSpec("number"), system="Be brief.",
-                   options={"temperature": 0, **options})
 
 
 @pytest.fixture()
@@ -35,18 +30,14 @@ def server() -> Iterator[OllamaStandin]:
 
 
 def _backend(server: OllamaStandin, **config: object) -> LangChainBackend:
-    settings: dict[str, object] = {"host": server.url, "retries": 2, "backoff_s": 0.01,
-                                   "timeout": 10.0, **config}
-    backend = create_backend("langchain", BackendConfig(**settings))  # type: ignore[arg-type]
-    assert isinstance(backend, LangChainBackend)
-    return backend
+    return backend_at(server, "langchain", LangChainBackend, **config)
 
 
 def test_chain_streams_with_ttft_and_server_timings_from_metadata(
         server: OllamaStandin) -> None:
     backend = _backend(server)
     info = backend.prepare(MODEL)
-    done = backend.generate(MODEL, _request(max_tokens=64, seed=3))
+    done = backend.generate(MODEL, chat_request(max_tokens=64, seed=3))
     assert done.text.startswith("Let me think step by step. The answer is")
     assert (done.model, done.done_reason, done.timing_source) == (MODEL, "stop", "server")
     assert done.output_tokens == 10 and done.prompt_tokens and done.prompt_tokens > 10
@@ -73,7 +64,7 @@ def test_prepare_warms_up_through_the_chain_and_reads_moe_facts(
     warm_up = [b for m, p, b in server.stats.log if p == "/api/chat"]
     assert len(warm_up) == 1 and warm_up[0]["stream"] is True  # LangChain always streams
     assert warm_up[0]["options"]["num_predict"] == 1
-    done = backend.generate(MODEL, _request())
+    done = backend.generate(MODEL, chat_request())
     assert done.load_s is not None and done.load_s < 0.1  # the load stayed in the warm-up
     unloaded = backend.unload(MODEL)
     assert unloaded is not None and unloaded.backend == "langchain"
@@ -85,7 +76,7 @@ def test_thinking_comes_through_when_the_request_asks_for_it() -> None:
         return "<think>2 and 2 make 4</think>Final answer: 4"
 
     with OllamaStandin(models=["qwen3:30b-a3b"], responder=thinker) as server:
-        done = _backend(server).generate("qwen3:30b-a3b", _request(think=True))
+        done = _backend(server).generate("qwen3:30b-a3b", chat_request(think=True))
     assert done.text == "<think>2 and 2 make 4</think>Final answer: 4"
 
 
@@ -94,7 +85,7 @@ def test_missing_model_is_one_line_naming_the_fix(server: OllamaStandin) -> None
         _backend(server).prepare("nope")
     assert str(error.value) == "model 'nope' not found — run: moebench pull nope"
     with pytest.raises(ModelNotFound, match="moebench pull"):  # the chain's own 404
-        _backend(server).generate("nope", _request())
+        _backend(server).generate("nope", chat_request())
 
 
 def test_server_down_is_one_line() -> None:
@@ -107,7 +98,7 @@ def test_server_down_is_one_line() -> None:
 @pytest.mark.parametrize("clean", [False, True])
 def test_stream_that_stops_midway_is_retried(server: OllamaStandin, clean: bool) -> None:
     server.faults.drop_next(1, after_chunks=0 if clean else 3, clean=clean)
-    done = _backend(server).generate(MODEL, _request())
+    done = _backend(server).generate(MODEL, chat_request())
     assert done.attempts == 2 and done.text.endswith(".")
 
 
@@ -116,7 +107,7 @@ def test_concurrent_requests_share_the_chain(server: OllamaStandin) -> None:
     backend.prepare(MODEL)
     texts: list[str] = []
     threads = [threading.Thread(target=lambda p=p: texts.append(
-        backend.generate(MODEL, _request(p)).text)) for p in ("a", "b", "c", "d")]
+        backend.generate(MODEL, chat_request(p)).text)) for p in ("a", "b", "c", "d")]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -137,7 +128,7 @@ def test_decode_time_falls_back_to_the_client_clock(server: OllamaStandin) -> No
         req.end_chunked()
 
     server.add_route("POST", "/api/chat", no_durations)
-    done = _backend(server).generate(MODEL, _request())
+    done = _backend(server).generate(MODEL, chat_request())
     assert (done.text, done.output_tokens, done.timing_source) == ("Final answer: 4", 3, "client")
     assert done.decode_s is not None and done.decode_s >= 0.02
 

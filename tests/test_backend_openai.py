@@ -14,15 +14,15 @@ from typing import Any
 
 import httpx
 import pytest
+from _backend_support import backend_at, chat_request
 from typer.testing import CliRunner
 
-from moebench.backends import BackendConfig, create_backend
+from moebench.backends import BackendConfig
 from moebench.backends.openai import OpenAIBackend, base_url, request_params
 from moebench.cli import app
 from moebench.errors import AuthError, BackendUnavailable, ModelNotFound, RequestFailed
 from moebench.testing import OllamaStandin
 from moebench.testing.openai_routes import RateLimited, chat_completions, models_route
-from moebench.types import Request, ScorerSpec
 
 MODEL = "mixtral:8x7b"
 KEY = "sk-test-0123456789abcdef"
@@ -37,11 +37,6 @@ tasks:
 """
 
 
-def _request(prompt: str = "What is 2 + 2?", **options: object) -> Request:
-    return Request("s", "t", "c", prompt, ScorerSpec("number"), system="Be brief.",
-                   options={"temperature": 0, **options})
-
-
 @pytest.fixture()
 def server() -> Iterator[OllamaStandin]:
     with OllamaStandin(token_delay=0.002) as s:
@@ -49,11 +44,7 @@ def server() -> Iterator[OllamaStandin]:
 
 
 def _backend(server: OllamaStandin, **config: object) -> OpenAIBackend:
-    settings: dict[str, object] = {"host": server.url, "retries": 2, "backoff_s": 0.01,
-                                   "timeout": 10.0, **config}
-    backend = create_backend("openai", BackendConfig(**settings))  # type: ignore[arg-type]
-    assert isinstance(backend, OpenAIBackend)
-    return backend
+    return backend_at(server, "openai", OpenAIBackend, **config)
 
 
 def _require_key(server: OllamaStandin) -> None:
@@ -107,7 +98,7 @@ def test_options_map_to_chat_completion_fields(options: dict, params: dict) -> N
 
 def test_streams_text_usage_and_client_timings(server: OllamaStandin) -> None:
     backend = _backend(server)
-    done = backend.generate(MODEL, _request(max_tokens=64, top_k=5))
+    done = backend.generate(MODEL, chat_request(max_tokens=64, top_k=5))
     assert done.text.startswith("Let me think step by step. The answer is")
     assert (done.model, done.done_reason, done.attempts) == (MODEL, "stop", 1)
     assert done.output_tokens == 10 and done.prompt_tokens and done.prompt_tokens > 10
@@ -135,7 +126,7 @@ def test_streams_reuse_one_connection(server: OllamaStandin) -> None:
     server.add_route("POST", "/v1/chat/completions", spy)
     backend = _backend(server)
     for _ in range(3):
-        backend.generate(MODEL, _request())
+        backend.generate(MODEL, chat_request())
     assert len(ports) == 3 and len(set(ports)) == 1  # no new TCP handshake inside a TTFT
 
 
@@ -153,7 +144,7 @@ def test_server_timings_are_used_when_the_server_sends_them(server: OllamaStandi
         req.end_chunked()  # type: ignore[attr-defined]
 
     server.add_route("POST", "/v1/chat/completions", llama_cpp)
-    done = _backend(server).generate(MODEL, _request())
+    done = _backend(server).generate(MODEL, chat_request())
     assert (done.text, done.timing_source, done.decode_s) == ("4", "server", 0.2)
     assert (done.output_tokens, done.prompt_tokens, done.prompt_eval_s) == (8, 12, 0.03)
     assert done.tokens_per_s == pytest.approx(40.0)
@@ -164,7 +155,7 @@ def test_reasoning_is_kept_as_a_think_trace() -> None:
         return "<think>2 and 2 make 4</think>Final answer: 4"
 
     with OllamaStandin(models=["qwen3:30b-a3b"], responder=thinker) as server:
-        done = _backend(server).generate("qwen3:30b-a3b", _request())
+        done = _backend(server).generate("qwen3:30b-a3b", chat_request())
     assert done.text == "<think>2 and 2 make 4</think>Final answer: 4"
 
 
@@ -177,7 +168,7 @@ def test_prepare_lists_models_resolves_latest_and_warms_up() -> None:
         assert info.experts is None and info.size_bytes is None  # unknown through this API
         assert server.stats.by_path["/v1/models"] == 1
         assert server.stats.log[-1][2]["max_tokens"] == 1  # the warm-up is one short request
-        assert backend.generate("dbrx", _request()).model == "dbrx:latest"
+        assert backend.generate("dbrx", chat_request()).model == "dbrx:latest"
         assert backend.unload("dbrx") is None
 
 
@@ -198,7 +189,7 @@ def test_invalid_key_is_one_auth_line_naming_the_option(
     assert "(401)" in message and "$OPENAI_API_KEY was refused" in message
     assert "--api-key-env" in message and "sk-wrong-key" not in message
     with pytest.raises(AuthError):  # generate too: a refused key ends the run, no retries
-        _backend(server).generate(MODEL, _request())
+        _backend(server).generate(MODEL, chat_request())
     assert server.stats.by_path["/v1/chat/completions"] == 1
 
 
@@ -218,7 +209,7 @@ def test_key_is_read_from_the_named_variable(
 def test_rate_limit_waits_for_retry_after_then_retries(server: OllamaStandin) -> None:
     limiter = RateLimited(times=1, retry_after=0.3)
     server.add_route("POST", "/v1/chat/completions", limiter)
-    done = _backend(server, backoff_s=0.01).generate(MODEL, _request())
+    done = _backend(server, backoff_s=0.01).generate(MODEL, chat_request())
     assert done.attempts == 2 and done.text
     assert len(limiter.arrivals) == 2
     assert limiter.arrivals[1] - limiter.arrivals[0] >= 0.3  # not the 0.01 s backoff
@@ -228,31 +219,31 @@ def test_client_retries_are_off_so_our_policy_counts(server: OllamaStandin) -> N
     limiter = RateLimited(times=5, retry_after=0.01)
     server.add_route("POST", "/v1/chat/completions", limiter)
     with pytest.raises(RequestFailed, match=r"failed after 1 attempt: server error \(429\)"):
-        _backend(server, retries=0).generate(MODEL, _request())
+        _backend(server, retries=0).generate(MODEL, chat_request())
     assert len(limiter.arrivals) == 1
 
 
 @pytest.mark.parametrize("clean", [False, True])
 def test_stream_that_stops_midway_is_retried(server: OllamaStandin, clean: bool) -> None:
     server.faults.drop_next(1, after_chunks=2, clean=clean)
-    done = _backend(server).generate(MODEL, _request())
+    done = _backend(server).generate(MODEL, chat_request())
     assert done.attempts == 2
-    assert done.text == _backend(server).generate(MODEL, _request()).text
+    assert done.text == _backend(server).generate(MODEL, chat_request()).text
 
 
 def test_server_errors_are_retried_client_errors_are_not(server: OllamaStandin) -> None:
     server.faults.fail_next(2, status=500)
-    assert _backend(server).generate(MODEL, _request()).attempts == 3
+    assert _backend(server).generate(MODEL, chat_request()).attempts == 3
     server.faults.fail_next(1, status=400, message="bad request")
     with pytest.raises(RequestFailed, match=r"refused the request \(400\): bad request"):
-        _backend(server).generate(MODEL, _request())
+        _backend(server).generate(MODEL, chat_request())
 
 
 def test_timeout_is_not_retried(server: OllamaStandin) -> None:
     server.faults.delay_next(1, seconds=1.0)
     start = time.perf_counter()
     with pytest.raises(RequestFailed, match="timed out after 0.3s — raise --timeout"):
-        _backend(server, timeout=0.3).generate(MODEL, _request())
+        _backend(server, timeout=0.3).generate(MODEL, chat_request())
     assert time.perf_counter() - start < 0.9
     assert server.stats.by_path["/v1/chat/completions"] == 1
 
@@ -264,7 +255,7 @@ def test_server_down_is_one_line() -> None:
     assert str(error.value) == ("no OpenAI-compatible server answers at http://127.0.0.1:9/v1 "
                                 "— start it or pass --host URL")
     with pytest.raises(RequestFailed, match="connection to http://127.0.0.1:9/v1 failed"):
-        backend.generate(MODEL, _request())
+        backend.generate(MODEL, chat_request())
 
 
 def _backend_at(host: str) -> OpenAIBackend:

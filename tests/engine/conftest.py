@@ -1,4 +1,4 @@
-"""Session fixtures: every tiny checkpoint built once, and loaded once by the engine."""
+"""Fixtures: every tiny checkpoint built once, and loaded once by the engine."""
 
 from __future__ import annotations
 
@@ -9,18 +9,37 @@ import pytest
 pytest.importorskip("transformers")
 
 from tiny_models import BUILDERS, Case, build  # noqa: E402  (tests/engine/tiny_models.py)
+from tiny_models_more import BUILDERS_MORE, build_more  # noqa: E402
+
+
+def _load_all(cases: dict[str, Case]) -> dict[str, Any]:
+    """Each checkpoint loaded by the engine (fp32, CPU)."""
+    from moebench.engine import load_model
+
+    return {name: load_model(case.folder) for name, case in cases.items()}
 
 
 @pytest.fixture(scope="session")
 def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Case]:
-    """Every tiny checkpoint, built once per session."""
+    """Every tiny checkpoint of tiny_models.BUILDERS, built once per session."""
     root = tmp_path_factory.mktemp("ckpts")
     return {name: build(name, root) for name in BUILDERS}
 
 
 @pytest.fixture(scope="session")
 def engines(checkpoints: dict[str, Case]) -> dict[str, Any]:
-    """Each checkpoint loaded by the engine once (fp32, CPU)."""
-    from moebench.engine import load_model
+    """Each of `checkpoints` loaded by the engine once."""
+    return _load_all(checkpoints)
 
-    return {name: load_model(case.folder) for name, case in checkpoints.items()}
+
+@pytest.fixture(scope="module")
+def checkpoints_more(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Case]:
+    """Every tiny checkpoint of tiny_models_more.BUILDERS_MORE, built once per module."""
+    root = tmp_path_factory.mktemp("ckpts_more")
+    return {name: build_more(name, root) for name in BUILDERS_MORE}
+
+
+@pytest.fixture(scope="module")
+def engines_more(checkpoints_more: dict[str, Case]) -> dict[str, Any]:
+    """Each of `checkpoints_more` loaded by the engine once."""
+    return _load_all(checkpoints_more)

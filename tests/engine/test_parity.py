@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import shutil
 from pathlib import Path
@@ -13,28 +12,10 @@ import torch
 
 from moebench.engine import load_model
 
-from tiny_models import BUILDERS, Case, build
+from tiny_models import (BUILDERS, PROMPT, TOL, Case, bfloat16_row_max, build, greedy_tokens,
+                         reference_logits, stepwise_logits)
 
 FAMILY_CASES = list(BUILDERS)
-PROMPT = "Question: how many experts does the router pick for every token?"
-TOL = 1e-4
-
-
-def _stepwise_logits(engine: Any, ids: list[int], steps: int) -> tuple[torch.Tensor, list[int]]:
-    """Prefill logits for every prompt position, then `steps` greedy KV-cache decode steps."""
-    model = engine.model
-    with torch.inference_mode():
-        rows = [model(torch.tensor([ids]), 0)[0]]  # [T, V]
-        tokens = [int(rows[0][-1].argmax())]
-        for _ in range(steps):
-            rows.append(model(torch.tensor([[tokens[-1]]]), len(ids) + len(tokens) - 1)[0])
-            tokens.append(int(rows[-1][-1].argmax()))
-    return torch.cat(rows), tokens
-
-
-def _reference_logits(case: Case, ids: list[int]) -> torch.Tensor:
-    with torch.inference_mode():
-        return case.hf(torch.tensor([ids])).logits[0]  # [T, V]
 
 
 @pytest.mark.parametrize("name", FAMILY_CASES)
@@ -42,8 +23,8 @@ def test_logits_match_after_prefill_and_16_decode_steps(checkpoints: dict[str, C
                                                         engines: dict[str, Any], name: str) -> None:
     engine = engines[name]
     ids = engine.tokenizer.encode(PROMPT)
-    ours, tokens = _stepwise_logits(engine, ids, steps=16)
-    ref = _reference_logits(checkpoints[name], ids + tokens[:-1])
+    ours, tokens = stepwise_logits(engine, ids, steps=16)
+    ref = reference_logits(checkpoints[name].hf, ids + tokens[:-1])
     assert ours.shape == ref.shape
     assert (ours - ref).abs().max().item() < TOL
 
@@ -51,14 +32,8 @@ def test_logits_match_after_prefill_and_16_decode_steps(checkpoints: dict[str, C
 @pytest.mark.parametrize("name", FAMILY_CASES)
 def test_greedy_tokens_equal_transformers_generate(checkpoints: dict[str, Case],
                                                    engines: dict[str, Any], name: str) -> None:
-    case, engine = checkpoints[name], engines[name]
-    ids = engine.tokenizer.encode(PROMPT)
-    ours = engine.generate(ids, max_new_tokens=64, temperature=0.0, ignore_eos=True)
-    case.hf.generation_config.eos_token_id = None  # let both run the full 64 tokens
-    with torch.inference_mode():
-        out = case.hf.generate(torch.tensor([ids]), max_new_tokens=64, do_sample=False,
-                               pad_token_id=0)
-    assert ours == out[0, len(ids):].tolist()
+    ours, theirs = greedy_tokens(engines[name], checkpoints[name], n=64)
+    assert ours == theirs
 
 
 def test_sliding_window_is_applied(engines: dict[str, Any]) -> None:
@@ -88,8 +63,8 @@ def test_legacy_rope_spelling_gives_same_logits(checkpoints: dict[str, Case], tm
     (folder / "config.json").write_text(json.dumps(_legacy_rope(cfg)))
     engine = load_model(folder)
     ids = engine.tokenizer.encode(PROMPT)
-    ours, _ = _stepwise_logits(engine, ids, steps=0)
-    assert (ours - _reference_logits(case, ids)).abs().max().item() < TOL
+    ours, _ = stepwise_logits(engine, ids, steps=0)
+    assert (ours - reference_logits(case.hf, ids)).abs().max().item() < TOL
 
 
 def test_dbrx_reads_rope_theta_from_attn_config(checkpoints: dict[str, Case], tmp_path: Path) -> None:
@@ -101,8 +76,8 @@ def test_dbrx_reads_rope_theta_from_attn_config(checkpoints: dict[str, Case], tm
     engine = load_model(folder)
     assert engine.args.rope.theta == cfg["attn_config"]["rope_theta"]
     ids = engine.tokenizer.encode(PROMPT)
-    ours, _ = _stepwise_logits(engine, ids, steps=0)
-    assert (ours - _reference_logits(checkpoints["dbrx"], ids)).abs().max().item() < TOL
+    ours, _ = stepwise_logits(engine, ids, steps=0)
+    assert (ours - reference_logits(checkpoints["dbrx"].hf, ids)).abs().max().item() < TOL
 
 
 def test_sharded_checkpoint_with_index_loads_identically(tmp_path: Path) -> None:
@@ -111,22 +86,15 @@ def test_sharded_checkpoint_with_index_loads_identically(tmp_path: Path) -> None
     assert len(set(index["weight_map"].values())) > 1
     engine = load_model(case.folder)
     ids = engine.tokenizer.encode(PROMPT)
-    ours, tokens = _stepwise_logits(engine, ids, steps=2)
-    ref = _reference_logits(case, ids + tokens[:-1])
+    ours, tokens = stepwise_logits(engine, ids, steps=2)
+    ref = reference_logits(case.hf, ids + tokens[:-1])
     assert (ours - ref).abs().max().item() < TOL
 
 
 @pytest.mark.parametrize("name", FAMILY_CASES)
 def test_bfloat16_logits_match_transformers_in_bfloat16(checkpoints: dict[str, Case],
                                                         name: str) -> None:
-    # bf16 rounding flips near-tie routing choices (transformers' own eager and sdpa bf16 runs
-    # disagree at a position or two), so compare like with like and judge most positions.
-    engine = load_model(checkpoints[name].folder, dtype="bfloat16")
-    ids = engine.tokenizer.encode(PROMPT)
-    reference = copy.deepcopy(checkpoints[name].hf).to(torch.bfloat16)
-    with torch.inference_mode():
-        ours = engine.model(torch.tensor([ids]), 0)[0].float()
-        ref = reference(torch.tensor([ids])).logits[0].float()
+    # bf16 rounding flips near-tie routing choices, so judge most positions (bfloat16_row_max)
+    engine, row_max = bfloat16_row_max(checkpoints[name])  # [T]
     assert engine.model.output.weight.dtype == torch.bfloat16
-    row_max = (ours - ref).abs().amax(dim=-1)  # [T]; logit std ≈ 0.65, bf16 eps = 2^-8
     assert (row_max < 0.06).float().mean().item() >= 0.9

@@ -19,50 +19,10 @@ from safetensors.torch import load_file, save_file
 
 from moebench.engine import load_model, mxfp4, supported_families
 
-from tiny_models import Case
-from tiny_models_more import BUILDERS_MORE, GPT_OSS_ROPE, build_more
+from tiny_models import PROMPT, TOL, Case, bfloat16_row_max, greedy_tokens, max_diff
+from tiny_models_more import BUILDERS_MORE, GPT_OSS_ROPE
 
 NAMES = list(BUILDERS_MORE)
-PROMPT = "Question: how many experts does the router pick for every token?"
-TOL = 1e-4
-
-
-@pytest.fixture(scope="module")
-def cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Case]:
-    """Every tiny checkpoint of these families, built once."""
-    root = tmp_path_factory.mktemp("ckpts_more")
-    return {name: build_more(name, root) for name in NAMES}
-
-
-@pytest.fixture(scope="module")
-def loaded(cases: dict[str, Case]) -> dict[str, Any]:
-    """Each checkpoint loaded by the engine once (fp32, CPU)."""
-    return {name: load_model(case.folder) for name, case in cases.items()}
-
-
-def stepwise_logits(engine: Any, ids: list[int], steps: int) -> tuple[torch.Tensor, list[int]]:
-    """Prefill logits for every prompt position, then `steps` greedy KV-cache decode steps."""
-    model = engine.model
-    with torch.inference_mode():
-        rows = [model(torch.tensor([ids]), 0)[0]]  # [T, V]
-        tokens = [int(rows[0][-1].argmax())]
-        for _ in range(steps):
-            rows.append(model(torch.tensor([[tokens[-1]]]), len(ids) + len(tokens) - 1)[0])
-            tokens.append(int(rows[-1][-1].argmax()))
-    return torch.cat(rows), tokens
-
-
-def reference_logits(hf: Any, ids: list[int]) -> torch.Tensor:
-    """transformers' logits `[T, V]` for `ids` in one forward pass."""
-    with torch.inference_mode():
-        return hf(torch.tensor([ids])).logits[0]
-
-
-def max_diff(engine: Any, hf: Any, steps: int = 0) -> float:
-    """Largest |engine − transformers| logit over the prompt and `steps` decode steps."""
-    ids = engine.tokenizer.encode(PROMPT)
-    ours, tokens = stepwise_logits(engine, ids, steps)
-    return (ours - reference_logits(hf, ids + tokens[:-1])).abs().max().item()
 
 
 def test_families_are_registered() -> None:
@@ -70,39 +30,37 @@ def test_families_are_registered() -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_logits_match_after_prefill_and_16_decode_steps(cases: dict[str, Case],
-                                                        loaded: dict[str, Any], name: str) -> None:
-    assert max_diff(loaded[name], cases[name].hf, steps=16) < TOL
+def test_logits_match_after_prefill_and_16_decode_steps(checkpoints_more: dict[str, Case],
+                                                        engines_more: dict[str, Any],
+                                                        name: str) -> None:
+    assert max_diff(engines_more[name], checkpoints_more[name].hf, steps=16) < TOL
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_greedy_tokens_equal_transformers_generate(cases: dict[str, Case],
-                                                   loaded: dict[str, Any], name: str) -> None:
-    case, engine = cases[name], loaded[name]
-    ids = engine.tokenizer.encode(PROMPT)
-    ours = engine.generate(ids, max_new_tokens=64, temperature=0.0, ignore_eos=True)
-    case.hf.generation_config.eos_token_id = None  # let both run the full 64 tokens
-    with torch.inference_mode():
-        out = case.hf.generate(torch.tensor([ids]), max_new_tokens=64, do_sample=False,
-                               pad_token_id=0)
-    assert ours == out[0, len(ids):].tolist()
+def test_greedy_tokens_equal_transformers_generate(checkpoints_more: dict[str, Case],
+                                                   engines_more: dict[str, Any],
+                                                   name: str) -> None:
+    ours, theirs = greedy_tokens(engines_more[name], checkpoints_more[name], n=64)
+    assert ours == theirs
 
 
 @pytest.mark.parametrize(("name", "moe_layers", "shared"), [
     ("qwen2_moe", 1, 1), ("qwen2_moe_window", 2, 1), ("qwen3_moe", 1, 0), ("olmoe", 2, 0),
     ("gpt_oss", 2, 0),
 ])
-def test_info_counts_match_transformers(cases: dict[str, Case], loaded: dict[str, Any],
+def test_info_counts_match_transformers(checkpoints_more: dict[str, Case],
+                                        engines_more: dict[str, Any],
                                         name: str, moe_layers: int, shared: int) -> None:
-    info, hf = loaded[name].info, cases[name].hf
+    info, hf = engines_more[name].info, checkpoints_more[name].hf
     assert info.family == name.removesuffix("_window")
     assert info.total_params == sum(p.numel() for p in hf.parameters())
     assert (info.moe_layers, info.shared_experts) == (moe_layers, shared)
     assert info.active_params < info.total_params
 
 
-def test_dense_layers_have_no_router_counts(loaded: dict[str, Any]) -> None:
-    engine = loaded["qwen3_moe"]  # decoder_sparse_step 2: layer 0 dense, layer 1 MoE (top-3 of 8)
+def test_dense_layers_have_no_router_counts(engines_more: dict[str, Any]) -> None:
+    # decoder_sparse_step 2: layer 0 dense, layer 1 MoE (top-3 of 8)
+    engine = engines_more["qwen3_moe"]
     engine.reset_router_stats()
     prompt = engine.tokenizer.encode(PROMPT)
     new = engine.generate(prompt, max_new_tokens=4, ignore_eos=True)
@@ -115,27 +73,28 @@ def test_dense_layers_have_no_router_counts(loaded: dict[str, Any]) -> None:
 @pytest.mark.parametrize(("name", "windows"), [
     ("gpt_oss", [4, None]), ("qwen2_moe_window", [5, None]), ("qwen2_moe", [None, None]),
 ])
-def test_sliding_window_per_layer(loaded: dict[str, Any], name: str, windows: list[Any]) -> None:
-    assert [block.attention.window for block in loaded[name].model.layers] == windows
+def test_sliding_window_per_layer(engines_more: dict[str, Any], name: str,
+                                  windows: list[Any]) -> None:
+    assert [block.attention.window for block in engines_more[name].model.layers] == windows
 
 
-def test_sinks_take_part(cases: dict[str, Case], loaded: dict[str, Any]) -> None:
-    engine = load_model(cases["gpt_oss"].folder)
+def test_sinks_take_part(checkpoints_more: dict[str, Case], engines_more: dict[str, Any]) -> None:
+    engine = load_model(checkpoints_more["gpt_oss"].folder)
     with torch.no_grad():
         for block in engine.model.layers:
             block.attention.sinks.fill_(float("-inf"))  # a sink nobody attends to = no sink
-    assert max_diff(engine, cases["gpt_oss"].hf) > 1e-2
-    assert max_diff(loaded["gpt_oss"], cases["gpt_oss"].hf) < TOL
+    assert max_diff(engine, checkpoints_more["gpt_oss"].hf) > 1e-2
+    assert max_diff(engines_more["gpt_oss"], checkpoints_more["gpt_oss"].hf) < TOL
 
 
 @pytest.mark.parametrize("name", ["qwen2_moe", "qwen3_moe", "olmoe", "gpt_oss"])
-def test_torch_backend_request_to_completion(cases: dict[str, Case], name: str) -> None:
+def test_torch_backend_request_to_completion(checkpoints_more: dict[str, Case], name: str) -> None:
     from moebench.backends import BackendConfig, create_backend
     from moebench.types import Request, ScorerSpec
 
     backend = create_backend("torch", BackendConfig())
     try:
-        model = str(cases[name].folder)
+        model = str(checkpoints_more[name].folder)
         info = backend.prepare(model)
         assert (info.family, info.experts) == (name, 8)
         request = Request(suite="s", task="t", case_id="c", prompt="Seven plus five is",
@@ -175,12 +134,12 @@ def _legacy(cfg: dict[str, Any]) -> None:
     ("legacy", _legacy),  # transformers-4 Hub spelling: rope_theta + rope_scaling
     ("absent", lambda cfg: cfg.pop("rope_parameters")),  # GptOssConfig defaults apply
 ])
-def test_gpt_oss_rope_spellings(cases: dict[str, Case], tmp_path: Path, label: str,
+def test_gpt_oss_rope_spellings(checkpoints_more: dict[str, Case], tmp_path: Path, label: str,
                                 edit: Any) -> None:
-    engine = load_model(_rewrite_config(cases["gpt_oss"], tmp_path / label, edit))
+    engine = load_model(_rewrite_config(checkpoints_more["gpt_oss"], tmp_path / label, edit))
     assert engine.args.rope.theta == GPT_OSS_ROPE["rope_theta"]
     assert engine.args.rope.kind == "yarn" and not engine.args.rope.truncate
-    assert max_diff(engine, cases["gpt_oss"].hf) < TOL
+    assert max_diff(engine, checkpoints_more["gpt_oss"].hf) < TOL
 
 
 HUB_CONFIGS = {  # the published models' config.json values that set the parameter count
@@ -218,8 +177,8 @@ def test_hub_scale_parameter_counts(family: str) -> None:
     assert round(active / 1e9, 2) == active_b  # shared/notes/moe-architectures.md §3
 
 
-def test_qwen3_head_dim_comes_from_config(loaded: dict[str, Any]) -> None:
-    assert loaded["qwen3_moe"].args.head_dim == 24  # hidden / heads would say 16
+def test_qwen3_head_dim_comes_from_config(engines_more: dict[str, Any]) -> None:
+    assert engines_more["qwen3_moe"].args.head_dim == 24  # hidden / heads would say 16
 
 
 def _packed(gen: torch.Generator, rows: int, cols: int, experts: int) -> tuple[torch.Tensor, ...]:
@@ -238,11 +197,11 @@ def test_mxfp4_dequantize_is_bit_exact(dtype: torch.dtype) -> None:
     assert torch.equal(mxfp4.dequantize(blocks, scales, dtype), ref)
 
 
-def test_gpt_oss_mxfp4_checkpoint_matches_dequantised_reference(cases: dict[str, Case],
+def test_gpt_oss_mxfp4_checkpoint_matches_dequantised_reference(checkpoints_more: dict[str, Case],
                                                                 tmp_path: Path) -> None:
     from transformers.integrations.mxfp4 import convert_moe_packed_tensors
 
-    case = cases["gpt_oss"]
+    case = checkpoints_more["gpt_oss"]
     folder = tmp_path / "mxfp4"
     shutil.copytree(case.folder, folder)
     tensors = load_file(folder / "model.safetensors")
@@ -262,13 +221,8 @@ def test_gpt_oss_mxfp4_checkpoint_matches_dequantised_reference(cases: dict[str,
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_bfloat16_logits_match_transformers_in_bfloat16(cases: dict[str, Case], name: str) -> None:
+def test_bfloat16_logits_match_transformers_in_bfloat16(checkpoints_more: dict[str, Case],
+                                                        name: str) -> None:
     # as in test_parity: bf16 rounding may flip a near-tie routing choice, so judge most positions
-    engine = load_model(cases[name].folder, dtype="bfloat16")
-    ids = engine.tokenizer.encode(PROMPT)
-    reference = copy.deepcopy(cases[name].hf).to(torch.bfloat16)
-    with torch.inference_mode():
-        ours = engine.model(torch.tensor([ids]), 0)[0].float()
-        ref = reference(torch.tensor([ids])).logits[0].float()
-    row_max = (ours - ref).abs().amax(dim=-1)  # [T]
+    _, row_max = bfloat16_row_max(checkpoints_more[name])  # [T]
     assert (row_max < 0.06).float().mean().item() >= 0.9

@@ -3,10 +3,12 @@
 Each case is a real `save_pretrained` folder (Hub-layout tensor names, v5 config.json) plus a
 small byte-level BPE tokenizer trained here on a few sentences, with a chat template. The
 transformers model object is kept as the reference (eager attention, eager experts, fp32).
+Also the parity helpers both parity test modules use (engine vs reference logits and tokens).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +19,8 @@ import torch
 import transformers
 
 VOCAB = 320
+PROMPT = "Question: how many experts does the router pick for every token?"
+TOL = 1e-4  # fp32 parity: largest |engine − transformers| logit
 SENTENCES = [
     "The quick brown fox jumps over the lazy dog.",
     "Mixture of experts models route every token to a few experts.",
@@ -89,7 +93,9 @@ def _deepseek_yarn() -> Any:
                          "beta_slow": 1, "mscale": 0.707, "mscale_all_dim": 0.707})
 
 
-BUILDERS: dict[str, tuple[Callable[[], Any], str]] = {
+Builders = dict[str, tuple[Callable[[], Any], str]]  # name → (config maker, model class)
+
+BUILDERS: Builders = {
     "mixtral": (_mixtral, "MixtralForCausalLM"),
     "mixtral_window": (_mixtral_window, "MixtralForCausalLM"),
     "dbrx": (_dbrx, "DbrxForCausalLM"),
@@ -129,13 +135,74 @@ def randomize(model: Any, seed: int) -> None:
                 param.copy_(0.08 * noise)
 
 
-def build(name: str, root: Path, **save_kw: Any) -> Case:
-    """Build, randomize and save the tiny model `name` under `root/name`."""
-    make_config, cls = BUILDERS[name]
+def build_from(builders: Builders, name: str, root: Path,
+               extra: Callable[[Any, int], None] | None = None, **save_kw: Any) -> Case:
+    """Build, randomize (then `extra(model, seed)`) and save `builders[name]` under `root/name`."""
+    make_config, cls = builders[name]
     torch.manual_seed(0)
     model = getattr(transformers, cls)(make_config()).eval()
     randomize(model, seed=len(name))
+    if extra is not None:
+        extra(model, len(name))
     folder = root / name
     model.save_pretrained(folder, **save_kw)
     save_tokenizer(folder)
     return Case(name, folder, model)
+
+
+def build(name: str, root: Path, **save_kw: Any) -> Case:
+    """Build, randomize and save the tiny model `name` under `root/name`."""
+    return build_from(BUILDERS, name, root, **save_kw)
+
+
+def stepwise_logits(engine: Any, ids: list[int], steps: int) -> tuple[torch.Tensor, list[int]]:
+    """Prefill logits for every prompt position, then `steps` greedy KV-cache decode steps."""
+    model = engine.model
+    with torch.inference_mode():
+        rows = [model(torch.tensor([ids]), 0)[0]]  # [T, V]
+        tokens = [int(rows[0][-1].argmax())]
+        for _ in range(steps):
+            rows.append(model(torch.tensor([[tokens[-1]]]), len(ids) + len(tokens) - 1)[0])
+            tokens.append(int(rows[-1][-1].argmax()))
+    return torch.cat(rows), tokens
+
+
+def reference_logits(hf: Any, ids: list[int]) -> torch.Tensor:
+    """transformers' logits `[T, V]` for `ids` in one forward pass."""
+    with torch.inference_mode():
+        return hf(torch.tensor([ids])).logits[0]
+
+
+def max_diff(engine: Any, hf: Any, steps: int = 0) -> float:
+    """Largest |engine − transformers| logit over PROMPT and `steps` decode steps."""
+    ids = engine.tokenizer.encode(PROMPT)
+    ours, tokens = stepwise_logits(engine, ids, steps)
+    return (ours - reference_logits(hf, ids + tokens[:-1])).abs().max().item()
+
+
+def greedy_tokens(engine: Any, case: Case, n: int = 64) -> tuple[list[int], list[int]]:
+    """The engine's and transformers' greedy continuations of PROMPT, `n` tokens each (no eos)."""
+    ids = engine.tokenizer.encode(PROMPT)
+    ours = engine.generate(ids, max_new_tokens=n, temperature=0.0, ignore_eos=True)
+    case.hf.generation_config.eos_token_id = None  # let both run the full n tokens
+    with torch.inference_mode():
+        out = case.hf.generate(torch.tensor([ids]), max_new_tokens=n, do_sample=False,
+                               pad_token_id=0)
+    return ours, out[0, len(ids):].tolist()
+
+
+def bfloat16_row_max(case: Case) -> tuple[Any, torch.Tensor]:
+    """The engine in bf16 and its largest |logit − transformers-in-bf16| per position `[T]`.
+
+    Compare like with like: bf16 rounding flips near-tie routing choices (transformers' own eager
+    and sdpa bf16 runs disagree at a position or two), so tests judge most positions.
+    """
+    from moebench.engine import load_model
+
+    engine = load_model(case.folder, dtype="bfloat16")
+    ids = engine.tokenizer.encode(PROMPT)
+    reference = copy.deepcopy(case.hf).to(torch.bfloat16)
+    with torch.inference_mode():
+        ours = engine.model(torch.tensor([ids]), 0)[0].float()
+        ref = reference(torch.tensor([ids])).logits[0].float()
+    return engine, (ours - ref).abs().amax(dim=-1)  # logit std ≈ 0.65, bf16 eps = 2^-8

@@ -1,6 +1,6 @@
 """Tiny random checkpoints of the qwen2_moe, qwen3_moe, olmoe and gpt_oss families.
 
-Same recipe as `tiny_models.py` (whose tokenizer, `randomize` and `Case` are reused): a
+Same recipe as `tiny_models.py` (whose `build_from` and `Case` are reused): a
 transformers model (eager attention and experts, fp32) saved with `save_pretrained`, kept as
 the reference. Each config switches on its family's peculiarities: Qwen2-MoE a dense layer
 (`mlp_only_layers`) and a per-layer sliding window, Qwen3-MoE an explicit `head_dim` that is
@@ -10,14 +10,13 @@ alternating window shorter than the prompt, YaRN and a SwiGLU clamp that bites.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 import transformers
 
-from tiny_models import COMMON, REFERENCE_KW, Case, randomize, save_tokenizer
+from tiny_models import COMMON, REFERENCE_KW, Builders, Case, build_from
 
 #: transformers' GptOssConfig RoPE default, θ included (what a Hub config without RoPE means)
 GPT_OSS_ROPE = {"rope_type": "yarn", "rope_theta": 150000.0, "factor": 32.0, "beta_fast": 32.0,
@@ -62,7 +61,7 @@ def _gpt_oss() -> Any:
         rope_parameters=dict(GPT_OSS_ROPE), **COMMON, **REFERENCE_KW)
 
 
-BUILDERS_MORE: dict[str, tuple[Callable[[], Any], str]] = {
+BUILDERS_MORE: Builders = {
     "qwen2_moe": (_qwen2_moe, "Qwen2MoeForCausalLM"),
     "qwen2_moe_window": (_qwen2_moe_window, "Qwen2MoeForCausalLM"),
     "qwen3_moe": (_qwen3_moe, "Qwen3MoeForCausalLM"),
@@ -82,13 +81,5 @@ def _emphasise(model: Any, seed: int) -> None:
 
 
 def build_more(name: str, root: Path, **save_kw: Any) -> Case:
-    """Build, randomize and save the tiny model `name` under `root/name`."""
-    make_config, cls = BUILDERS_MORE[name]
-    torch.manual_seed(0)
-    model = getattr(transformers, cls)(make_config()).eval()
-    randomize(model, seed=len(name))
-    _emphasise(model, seed=len(name))
-    folder = root / name
-    model.save_pretrained(folder, **save_kw)
-    save_tokenizer(folder)
-    return Case(name, folder, model)
+    """Build, randomize, emphasise and save the tiny model `name` under `root/name`."""
+    return build_from(BUILDERS_MORE, name, root, _emphasise, **save_kw)

@@ -1,21 +1,42 @@
-"""Weight-map helpers shared by families with Llama-style checkpoint names.
+"""Helpers shared by families with Llama-style config keys and checkpoint names.
 
-Each helper reads checkpoint tensors under a source prefix (`model.layers.3.self_attn.`) and
+`hub_sizes` / `hub_args` read the config.json keys most families spell alike. Each weight-map
+helper reads checkpoint tensors under a source prefix (`model.layers.3.self_attn.`) and
 returns engine tensors under a destination prefix (`layers.3.attention.`), fusing where the
 engine runs one matmul instead of several (q|k|v, gate|up, stacked experts).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from torch import Tensor
 
-from moebench.engine.config import ModelArgs
+from moebench.engine.config import ModelArgs, eos_ids, require
 from moebench.engine.weights import Checkpoint
 
 StateDict = dict[str, Tensor]
 
 
-def embeddings(ckpt: Checkpoint, args: ModelArgs, embed: str, norm: str, head: str) -> StateDict:
+def hub_sizes(cfg: Mapping[str, Any], ffn_key: str) -> list[Any]:
+    """hidden_size, num_hidden_layers, num_attention_heads, vocab_size, `ffn_key` (all required)."""
+    return require(cfg, "hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size",
+                   ffn_key)
+
+
+def hub_args(cfg: Mapping[str, Any], max_seq_len: int) -> dict[str, Any]:
+    """ModelArgs fields every Llama-style config.json spells alike (tying, context, eos/bos).
+
+    `max_seq_len` is the family's default when `max_position_embeddings` is absent.
+    """
+    return {"tie_embeddings": bool(cfg.get("tie_word_embeddings", False)),
+            "max_seq_len": cfg.get("max_position_embeddings", max_seq_len),
+            "eos_ids": eos_ids(cfg), "bos_id": cfg.get("bos_token_id")}
+
+
+def embeddings(ckpt: Checkpoint, args: ModelArgs, embed: str = "model.embed_tokens.weight",
+               norm: str = "model.norm.weight", head: str = "lm_head.weight") -> StateDict:
     """Token embedding, final norm and lm head (tied to the embedding when the config says so)."""
     sd = {"tok_embeddings.weight": ckpt.get(embed), "norm.weight": ckpt.get(norm)}
     tied = args.tie_embeddings or head not in ckpt
@@ -37,10 +58,12 @@ def gqa_attention(ckpt: Checkpoint, src: str, dst: str, bias: bool = False,
     return sd
 
 
-def norms(ckpt: Checkpoint, attention_norm: str, ffn_norm: str, dst: str) -> StateDict:
-    """The two pre-norm weights of a block."""
-    return {dst + "attention_norm.weight": ckpt.get(attention_norm),
-            dst + "ffn_norm.weight": ckpt.get(ffn_norm)}
+def norms(ckpt: Checkpoint, src: str, dst: str,
+          names: tuple[str, str] = ("input_layernorm", "post_attention_layernorm")) -> StateDict:
+    """The two pre-norm weights of a block (attention norm, then FFN norm, under `src`)."""
+    attention_norm, ffn_norm = names
+    return {dst + "attention_norm.weight": ckpt.get(f"{src}{attention_norm}.weight"),
+            dst + "ffn_norm.weight": ckpt.get(f"{src}{ffn_norm}.weight")}
 
 
 def dense_mlp(ckpt: Checkpoint, src: str, dst: str,

@@ -46,7 +46,7 @@ def load_weights(args: ModelArgs, ckpt: Checkpoint) -> common.StateDict:
         block = src + "norm_attn_norm."
         sd[dst + "attention.wqkv.weight"] = ckpt.get(block + "attn.Wqkv.weight")
         sd[dst + "attention.wo.weight"] = ckpt.get(block + "attn.out_proj.weight")
-        sd |= common.norms(ckpt, block + "norm_1.weight", block + "norm_2.weight", dst)
+        sd |= common.norms(ckpt, block, dst, ("norm_1", "norm_2"))
         sd[dst + "ffn.router.weight"] = ckpt.get(src + "ffn.router.layer.weight")
         sd |= _experts(ckpt, src + "ffn.experts.mlp.", dst + "ffn.experts.", args)
     return sd

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from moebench.engine.config import MLAArgs, ModelArgs, MoEArgs, eos_ids, read_rope, require
+from moebench.engine.config import MLAArgs, ModelArgs, MoEArgs, read_rope
 from moebench.engine.families import common, register
 from moebench.engine.weights import Checkpoint
 from moebench.errors import EngineError
@@ -21,9 +21,7 @@ TOPK_METHODS = ("greedy", "group_limited_greedy")
 
 def read_config(cfg: dict[str, Any]) -> ModelArgs:
     """ModelArgs from a DeepSeek-V2 config.json."""
-    dim, layers, heads, vocab, moe_ffn = require(
-        cfg, "hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size",
-        "moe_intermediate_size")
+    dim, layers, heads, vocab, moe_ffn = common.hub_sizes(cfg, "moe_intermediate_size")
     method = cfg.get("topk_method") or "greedy"
     if method not in TOPK_METHODS:
         raise EngineError(f"deepseek_v2 topk_method '{method}' is not supported — "
@@ -47,21 +45,17 @@ def read_config(cfg: dict[str, Any]) -> ModelArgs:
         dense_ffn_dim=cfg.get("intermediate_size", 0),
         rope=read_rope(cfg, default_theta=10000.0, interleaved=True),
         norm_eps=cfg.get("rms_norm_eps", 1e-6), out_bias=bool(cfg.get("attention_bias", False)),
-        tie_embeddings=bool(cfg.get("tie_word_embeddings", False)),
-        max_seq_len=cfg.get("max_position_embeddings", 2048), eos_ids=eos_ids(cfg),
-        bos_id=cfg.get("bos_token_id"),
+        **common.hub_args(cfg, max_seq_len=2048),
     )
 
 
 def load_weights(args: ModelArgs, ckpt: Checkpoint) -> common.StateDict:
     """Engine state dict from DeepSeek-V2 checkpoint names."""
-    sd = common.embeddings(ckpt, args, "model.embed_tokens.weight", "model.norm.weight",
-                           "lm_head.weight")
+    sd = common.embeddings(ckpt, args)
     for i in range(args.n_layers):
         src, dst = f"model.layers.{i}.", f"layers.{i}."
         sd |= _mla(ckpt, src + "self_attn.", dst + "attention.", args)
-        sd |= common.norms(ckpt, src + "input_layernorm.weight",
-                           src + "post_attention_layernorm.weight", dst)
+        sd |= common.norms(ckpt, src, dst)
         if not args.is_moe_layer(i):
             sd |= common.dense_mlp(ckpt, src + "mlp.", dst + "ffn.")
             continue

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from moebench.engine import mxfp4
-from moebench.engine.config import ModelArgs, MoEArgs, eos_ids, read_rope, require
+from moebench.engine.config import ModelArgs, MoEArgs, read_rope
 from moebench.engine.families import common, register
 from moebench.engine.weights import Checkpoint
 from moebench.errors import EngineError
@@ -34,9 +34,7 @@ DEFAULT_ROPE = {"rope_type": "yarn", "factor": 32.0, "beta_fast": 32.0, "beta_sl
 
 def read_config(cfg: dict[str, Any]) -> ModelArgs:
     """ModelArgs from a GPT-OSS config.json."""
-    dim, layers, heads, vocab, ffn = require(
-        cfg, "hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size",
-        "intermediate_size")
+    dim, layers, heads, vocab, ffn = common.hub_sizes(cfg, "intermediate_size")
     if not (cfg.get("rope_parameters") or cfg.get("rope_scaling")):
         cfg = {**cfg, "rope_scaling": DEFAULT_ROPE}
     types = cfg.get("layer_types") or [
@@ -54,23 +52,19 @@ def read_config(cfg: dict[str, Any]) -> ModelArgs:
         rope=read_rope(cfg, default_theta=150000.0), norm="rms_fp32",
         norm_eps=cfg.get("rms_norm_eps", 1e-5), qkv_bias=bias, out_bias=bias, attn_sinks=True,
         sliding_window=cfg.get("sliding_window"), layer_types=tuple(types),
-        tie_embeddings=bool(cfg.get("tie_word_embeddings", False)),
-        max_seq_len=cfg.get("max_position_embeddings", 131072), eos_ids=eos_ids(cfg),
-        bos_id=cfg.get("bos_token_id"),
+        **common.hub_args(cfg, max_seq_len=131072),
     )
 
 
 def load_weights(args: ModelArgs, ckpt: Checkpoint) -> common.StateDict:
     """Engine state dict from GPT-OSS checkpoint names (bf16/fp32 or MXFP4 experts)."""
-    sd = common.embeddings(ckpt, args, "model.embed_tokens.weight", "model.norm.weight",
-                           "lm_head.weight")
+    sd = common.embeddings(ckpt, args)
     for i in range(args.n_layers):
         src, dst = f"model.layers.{i}.", f"layers.{i}."
         sd |= common.gqa_attention(ckpt, src + "self_attn.", dst + "attention.",
                                    bias=args.qkv_bias, out_bias=args.out_bias)
         sd[dst + "attention.sinks"] = ckpt.get(src + "self_attn.sinks")
-        sd |= common.norms(ckpt, src + "input_layernorm.weight",
-                           src + "post_attention_layernorm.weight", dst)
+        sd |= common.norms(ckpt, src, dst)
         sd[dst + "ffn.router.weight"] = ckpt.get(src + "mlp.router.weight")
         sd[dst + "ffn.router.bias"] = ckpt.get(src + "mlp.router.bias")
         sd |= _experts(ckpt, src + "mlp.experts.", dst + "ffn.experts.", args)

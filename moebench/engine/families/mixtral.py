@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from moebench.engine.config import ModelArgs, MoEArgs, eos_ids, read_rope, require
+from moebench.engine.config import ModelArgs, MoEArgs, read_rope
 from moebench.engine.families import common, register
 from moebench.engine.weights import Checkpoint
 
 
 def read_config(cfg: dict[str, Any]) -> ModelArgs:
     """ModelArgs from a Mixtral config.json."""
-    dim, layers, heads, vocab, ffn = require(
-        cfg, "hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size",
-        "intermediate_size")
+    dim, layers, heads, vocab, ffn = common.hub_sizes(cfg, "intermediate_size")
     experts = cfg.get("num_local_experts") or cfg.get("num_experts") or 8
     return ModelArgs(
         family="mixtral", vocab_size=vocab, dim=dim, n_layers=layers, n_heads=heads,
@@ -28,21 +26,17 @@ def read_config(cfg: dict[str, Any]) -> ModelArgs:
                     router="softmax_topk_renorm", activation=cfg.get("hidden_act", "silu")),
         rope=read_rope(cfg, default_theta=1e6), norm_eps=cfg.get("rms_norm_eps", 1e-5),
         sliding_window=cfg.get("sliding_window"),
-        tie_embeddings=bool(cfg.get("tie_word_embeddings", False)),
-        max_seq_len=cfg.get("max_position_embeddings", 32768),
-        eos_ids=eos_ids(cfg), bos_id=cfg.get("bos_token_id"),
+        **common.hub_args(cfg, max_seq_len=32768),
     )
 
 
 def load_weights(args: ModelArgs, ckpt: Checkpoint) -> common.StateDict:
     """Engine state dict from Mixtral checkpoint names."""
-    sd = common.embeddings(ckpt, args, "model.embed_tokens.weight", "model.norm.weight",
-                           "lm_head.weight")
+    sd = common.embeddings(ckpt, args)
     for i in range(args.n_layers):
         src, dst = f"model.layers.{i}.", f"layers.{i}."
         sd |= common.gqa_attention(ckpt, src + "self_attn.", dst + "attention.")
-        sd |= common.norms(ckpt, src + "input_layernorm.weight",
-                           src + "post_attention_layernorm.weight", dst)
+        sd |= common.norms(ckpt, src, dst)
         moe = src + ("block_sparse_moe." if src + "block_sparse_moe.gate.weight" in ckpt else "mlp.")
         sd[dst + "ffn.router.weight"] = ckpt.get(moe + "gate.weight")
         sd |= common.experts(ckpt, moe + "experts.", dst + "ffn.experts.", args.moe.n_experts,

@@ -13,16 +13,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from moebench.engine.config import ModelArgs, MoEArgs, eos_ids, read_rope, require
-from moebench.engine.families import register
+from moebench.engine.config import ModelArgs, MoEArgs, read_rope
+from moebench.engine.families import common, register
 from moebench.engine.families.qwen2_moe import load_weights, n_experts, router_kind
 
 
 def read_config(cfg: dict[str, Any]) -> ModelArgs:
     """ModelArgs from an OLMoE config.json."""
-    dim, layers, heads, vocab, ffn = require(
-        cfg, "hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size",
-        "intermediate_size")
+    dim, layers, heads, vocab, ffn = common.hub_sizes(cfg, "intermediate_size")
     bias = bool(cfg.get("attention_bias", False))
     moe = MoEArgs(n_experts=n_experts(cfg, 64), top_k=cfg.get("num_experts_per_tok", 8),
                   ffn_dim=ffn, router=router_kind(cfg), activation=cfg.get("hidden_act", "silu"))
@@ -31,9 +29,7 @@ def read_config(cfg: dict[str, Any]) -> ModelArgs:
         n_kv_heads=cfg.get("num_key_value_heads") or heads, head_dim=dim // heads, moe=moe,
         rope=read_rope(cfg, default_theta=10000.0), norm_eps=cfg.get("rms_norm_eps", 1e-5),
         qkv_bias=bias, out_bias=bias, qk_norm="full", clip_qkv=cfg.get("clip_qkv"),
-        tie_embeddings=bool(cfg.get("tie_word_embeddings", False)),
-        max_seq_len=cfg.get("max_position_embeddings", 4096), eos_ids=eos_ids(cfg),
-        bos_id=cfg.get("bos_token_id"),
+        **common.hub_args(cfg, max_seq_len=4096),
     )
 
 

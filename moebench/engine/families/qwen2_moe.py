@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from moebench.engine.config import ModelArgs, MoEArgs, eos_ids, read_rope, require
+from moebench.engine.config import ModelArgs, MoEArgs, read_rope
 from moebench.engine.families import common, register
 from moebench.engine.weights import Checkpoint
 
@@ -53,9 +53,7 @@ def _sliding(cfg: Mapping[str, Any], layers: int) -> tuple[int | None, tuple[str
 
 def read_config(cfg: dict[str, Any]) -> ModelArgs:
     """ModelArgs from a Qwen2-MoE config.json."""
-    dim, layers, heads, vocab, moe_ffn = require(
-        cfg, "hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size",
-        "moe_intermediate_size")
+    dim, layers, heads, vocab, moe_ffn = common.hub_sizes(cfg, "moe_intermediate_size")
     shared_ffn = int(cfg.get("shared_expert_intermediate_size") or 0)
     window, types = _sliding(cfg, layers)
     moe = MoEArgs(
@@ -70,9 +68,7 @@ def read_config(cfg: dict[str, Any]) -> ModelArgs:
         dense_ffn_dim=cfg.get("intermediate_size", 0), rope=read_rope(cfg, default_theta=10000.0),
         norm_eps=cfg.get("rms_norm_eps", 1e-6), qkv_bias=bool(cfg.get("qkv_bias", True)),
         sliding_window=window, layer_types=types,
-        tie_embeddings=bool(cfg.get("tie_word_embeddings", False)),
-        max_seq_len=cfg.get("max_position_embeddings", 32768), eos_ids=eos_ids(cfg),
-        bos_id=cfg.get("bos_token_id"),
+        **common.hub_args(cfg, max_seq_len=32768),
     )
 
 
@@ -91,8 +87,7 @@ def _mlp_weights(ckpt: Checkpoint, args: ModelArgs, layer: int, src: str,
 
 def load_weights(args: ModelArgs, ckpt: Checkpoint) -> common.StateDict:
     """Engine state dict from Qwen-style names (also Qwen3-MoE's and OLMoE's, with q/k norms)."""
-    sd = common.embeddings(ckpt, args, "model.embed_tokens.weight", "model.norm.weight",
-                           "lm_head.weight")
+    sd = common.embeddings(ckpt, args)
     for i in range(args.n_layers):
         src, dst = f"model.layers.{i}.", f"layers.{i}."
         attn = src + "self_attn."
@@ -101,8 +96,7 @@ def load_weights(args: ModelArgs, ckpt: Checkpoint) -> common.StateDict:
         if args.qk_norm:
             sd[dst + "attention.q_norm.weight"] = ckpt.get(attn + "q_norm.weight")
             sd[dst + "attention.k_norm.weight"] = ckpt.get(attn + "k_norm.weight")
-        sd |= common.norms(ckpt, src + "input_layernorm.weight",
-                           src + "post_attention_layernorm.weight", dst)
+        sd |= common.norms(ckpt, src, dst)
         sd |= _mlp_weights(ckpt, args, i, src + "mlp.", dst + "ffn.")
     return sd
 

@@ -14,16 +14,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from moebench.engine.config import ModelArgs, MoEArgs, eos_ids, read_rope, require
-from moebench.engine.families import register
+from moebench.engine.config import ModelArgs, MoEArgs, read_rope
+from moebench.engine.families import common, register
 from moebench.engine.families.qwen2_moe import dense_layers, load_weights, n_experts, router_kind
 
 
 def read_config(cfg: dict[str, Any]) -> ModelArgs:
     """ModelArgs from a Qwen3-MoE config.json."""
-    dim, layers, heads, vocab, moe_ffn = require(
-        cfg, "hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size",
-        "moe_intermediate_size")
+    dim, layers, heads, vocab, moe_ffn = common.hub_sizes(cfg, "moe_intermediate_size")
     bias = bool(cfg.get("attention_bias", False))
     moe = MoEArgs(
         n_experts=n_experts(cfg, 128), top_k=cfg.get("num_experts_per_tok", 8), ffn_dim=moe_ffn,
@@ -36,9 +34,7 @@ def read_config(cfg: dict[str, Any]) -> ModelArgs:
         dense_ffn_dim=cfg.get("intermediate_size", 0), rope=read_rope(cfg, default_theta=10000.0),
         norm_eps=cfg.get("rms_norm_eps", 1e-6), qkv_bias=bias, out_bias=bias, qk_norm="head",
         sliding_window=cfg.get("sliding_window") if cfg.get("use_sliding_window") else None,
-        tie_embeddings=bool(cfg.get("tie_word_embeddings", False)),
-        max_seq_len=cfg.get("max_position_embeddings", 32768), eos_ids=eos_ids(cfg),
-        bos_id=cfg.get("bos_token_id"),
+        **common.hub_args(cfg, max_seq_len=32768),
     )
 
 
