@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from moebench.engine.compiled import CompiledDecoder
 from moebench.engine.config import ModelArgs, count_params, read_config_json
@@ -151,7 +152,7 @@ def load_model(path: str | Path, dtype: str = "float32", device: str = "cpu", *,
     needed = int(ckpt.numel() * torch_dtype.itemsize * MEMORY_MARGIN)
     check_memory(needed, torch_device, available_bytes, folder.name, dtype)
     tokenizer = Tokenizer.from_folder(folder)
-    with torch.device("meta"):
+    with torch.device("meta"), _no_init():
         model = Transformer(args)
     _assign(model, family.load_weights(args, ckpt), folder)
     model.requires_grad_(False).eval()
@@ -170,6 +171,28 @@ def load_model(path: str | Path, dtype: str = "float32", device: str = "cpu", *,
         context_length=args.max_seq_len, dtype=dtype, device=str(torch_device),
         weight_bytes=model.weight_bytes(), load_s=time.perf_counter() - start, threads=threads)
     return Engine(model, tokenizer, info, eos, folder)
+
+
+_INIT_FUNCTIONS = ("normal_", "uniform_", "kaiming_uniform_", "xavier_uniform_", "trunc_normal_",
+                   "zeros_", "ones_", "constant_")
+
+
+@contextmanager
+def _no_init() -> Iterator[None]:
+    """Skip `nn.init` while building: the checkpoint supplies every weight, and random init on
+    the meta device imports torch._dynamo (~1 s), which would land in the first model's load time."""
+    saved = {name: getattr(nn.init, name) for name in _INIT_FUNCTIONS}
+    try:
+        for name in _INIT_FUNCTIONS:
+            setattr(nn.init, name, _keep)
+        yield
+    finally:
+        for name, fn in saved.items():
+            setattr(nn.init, name, fn)
+
+
+def _keep(tensor: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+    return tensor
 
 
 def resolve_folder(path: str | Path) -> Path:
