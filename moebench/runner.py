@@ -263,10 +263,10 @@ def _demo(options: RunOptions, host: str,
 
 
 def demo_models() -> list[str]:
-    """The bundled demo checkpoints (`demo-*` folders), sorted."""
+    """The bundled demo checkpoints by name (`demo-mixtral`, ...; the torch backend finds them)."""
     if not DEMO_MODELS_DIR.is_dir():
         return []
-    return [str(p) for p in sorted(DEMO_MODELS_DIR.glob("demo-*")) if p.is_dir()]
+    return [p.name for p in sorted(DEMO_MODELS_DIR.glob("demo-*")) if p.is_dir()]
 
 
 def default_suites() -> list[Path]:
