@@ -257,7 +257,8 @@ def _demo(options: RunOptions, host: str,
             "start Ollama (`ollama serve`) or pass --host URL, or reinstall moebench "
             "(pip install -e .)")
     suites = list(options.suites) or [BUNDLED_TASKS / DEMO_SUITE]
-    events.on_note(f"no Ollama at {host}: using the built-in demo models on the demo suite "
+    on = "the given suites" if options.suites else "the demo suite"
+    events.on_note(f"no Ollama at {host}: using the built-in demo models on {on} "
                    "(point moebench at Ollama with --host URL, or start it with `ollama serve`)")
     return "torch", models, suites, None
 
