@@ -140,7 +140,8 @@ def scatter(points: Sequence[Point], x_title: str, y_title: str, width: int = 68
     body = _x_axis(x, xt, top, height - bottom, x_title)
     body += _y_axis(y, nice_ticks(0, 1, 4), left, width - right, y_title)
     front = pareto(pts)
-    placed: list[tuple[float, float, float, float]] = []
+    # Labels must not cover any point's marker either, so every marker's box starts out placed.
+    placed = [(x(p.x) - 10, y(p.y) - 10, x(p.x) + 10, y(p.y) + 10) for p in pts]
     for p in pts:
         px, py = x(p.x), y(p.y)
         tip = (f"{p.label}: accuracy {p.y:.1%} [{p.y_low:.1%}, {p.y_high:.1%}], "
