@@ -141,15 +141,20 @@ def run(options: RunOptions, events: RunEvents | None = None) -> RunResult:
 
 def _execute(plan: _Plan, backend: Backend, store: Store, events: RunEvents) -> RunResult:
     tally, infos, status = _Tally(), [], "completed"
+    # one worker pool for the whole run: each worker's client (and its keep-alive connection)
+    # is set up once and serves every model
+    pool = _pool(plan.options.concurrency)
     try:
         for position, model in enumerate(plan.options.models):
-            infos.append(_run_model(plan, backend, store, events, position, model, tally))
+            infos.append(_run_model(plan, backend, store, events, position, model, tally, pool))
     except KeyboardInterrupt:
         status = "interrupted"
     except BaseException:
         store.set_status(plan.run_id, "failed")
         raise
     finally:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
         backend.close()
     store.update_run(plan.run_id, machine=machine_info())  # after the backend imported torch
     store.set_status(plan.run_id, status)
@@ -293,8 +298,16 @@ def _default_models(backend: str, host: str) -> list[str]:
 # ---- executing --------------------------------------------------------------------------
 
 
+def _pool(concurrency: int) -> ThreadPoolExecutor | None:
+    """The run's request workers; None at concurrency 1 (requests run inline)."""
+    if concurrency == 1:  # inline: Ctrl-C lands in the request itself
+        return None
+    return ThreadPoolExecutor(concurrency, thread_name_prefix="moebench")
+
+
 def _run_model(plan: _Plan, backend: Backend, store: Store, events: RunEvents,
-               position: int, model: str, tally: _Tally) -> ModelInfo:
+               position: int, model: str, tally: _Tally,
+               pool: ThreadPoolExecutor | None = None) -> ModelInfo:
     """Prepare `model`, run its missing requests, unload it; returns its final info."""
     stored = store.model_info(plan.run_id, position)
     if stored and len(store.done_keys(plan.run_id, stored.name, stored.digest)) == len(
@@ -316,7 +329,7 @@ def _run_model(plan: _Plan, backend: Backend, store: Store, events: RunEvents,
     store.add_model(plan.run_id, info, position)
     todo = _todo(plan, store, info, events, tally)
     events.on_model_start(info, len(todo))
-    records = _generate(plan, backend, model, info, todo)
+    records = _generate(plan, backend, model, info, todo, pool)
     _store_all(plan, store, events, info, todo, records, tally)
     final = backend.unload(model) or info
     store.add_model(plan.run_id, final, position)
@@ -347,20 +360,22 @@ def _todo(plan: _Plan, store: Store, info: ModelInfo, events: RunEvents,
 
 
 def _generate(plan: _Plan, backend: Backend, model: str, info: ModelInfo,
-              todo: list[tuple[int, Request]]) -> Iterator[tuple[int, Record]]:
+              todo: list[tuple[int, Request]],
+              pool: ThreadPoolExecutor | None) -> Iterator[tuple[int, Record]]:
     """Yield (index in todo, Record) in completion order; `concurrency` in flight at most."""
-    if plan.options.concurrency == 1:  # inline: Ctrl-C lands in the request itself
+    if pool is None:
         for index, (_, request) in enumerate(todo):
             yield index, _sample(plan, backend, model, info, request)
         return
-    pool = ThreadPoolExecutor(plan.options.concurrency, thread_name_prefix="moebench")
+    futures: dict[Future[Record], int] = {}
     try:
-        futures: dict[Future[Record], int] = {
-            pool.submit(_sample, plan, backend, model, info, r): i for i, (_, r) in enumerate(todo)}
+        for i, (_, r) in enumerate(todo):
+            futures[pool.submit(_sample, plan, backend, model, info, r)] = i
         for future in as_completed(futures):
             yield futures[future], future.result()
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        for future in futures:  # an early exit drops this model's queued requests
+            future.cancel()
 
 
 def _store_all(plan: _Plan, store: Store, events: RunEvents, info: ModelInfo,

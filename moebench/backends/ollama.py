@@ -118,19 +118,43 @@ class OllamaBackend:
         self.policy = RetryPolicy(config.retries, config.backoff_s)
         self._local = threading.local()
         self._clients: list[ollama.Client] = []
+        #: ready request clients (connection open), made in `prepare` for the worker threads
+        self._spare: list[ollama.Client] = []
+        self._handed = 0  # request clients already owned by a thread
         self._lock = threading.RLock()
         self._slots = threading.BoundedSemaphore(max(1, config.concurrency))
         self._models: dict[str, _ModelState] = {}
 
     # ---- clients ------------------------------------------------------------------------
     def _client(self, timeout: float) -> ollama.Client:
-        """One client (one keep-alive connection pool) per thread and timeout."""
+        """One client (one keep-alive connection pool) per thread and timeout; a thread's first
+        request client is a spare made (and connected) by `prepare`, outside the timed run."""
         cache: dict[float, ollama.Client] = self._local.__dict__.setdefault("clients", {})
         if timeout not in cache:
-            cache[timeout] = make_client(self.host, timeout)
+            for_requests = timeout == self.config.timeout
             with self._lock:
-                self._clients.append(cache[timeout])
+                spare = self._spare.pop() if for_requests and self._spare else None
+                self._handed += for_requests
+            cache[timeout] = spare or self._new_client(timeout)
         return cache[timeout]
+
+    def _new_client(self, timeout: float) -> ollama.Client:
+        client = make_client(self.host, timeout)
+        with self._lock:
+            self._clients.append(client)
+        return client
+
+    def _stock_clients(self, name: str) -> None:
+        """Have a ready request client for each of the `concurrency` threads that lack one, its
+        connection opened by a cheap `/api/ps`, so no sample pays for client set-up."""
+        with self._lock:
+            missing = max(1, self.config.concurrency) - self._handed - len(self._spare)
+        for _ in range(missing):
+            client = self._new_client(self.config.timeout)
+            with translated(self.host, name):
+                client.ps()
+            with self._lock:
+                self._spare.append(client)
 
     def _state(self, name: str) -> _ModelState:
         with self._lock:
@@ -166,6 +190,7 @@ class OllamaBackend:
                               "server_load_s": load_s, "was_resident": was_resident})
         with self._lock:
             state.info, state.loads = info, info.loads
+        self._stock_clients(name)
         return info
 
     def generate(self, model: str, request: Request) -> Completion:
@@ -192,7 +217,7 @@ class OllamaBackend:
     def close(self) -> None:
         """Close every client's connections."""
         with self._lock:
-            clients, self._clients = self._clients, []
+            clients, self._clients, self._spare, self._handed = self._clients, [], [], 0
         for client in clients:
             client.close()
 
@@ -236,10 +261,10 @@ class OllamaBackend:
 
     def _chat_kwargs(self, name: str, request: Request) -> dict[str, Any]:
         options, top = ollama_options(request.options)
-        state = self._state(name)
+        pinned = self._pin(self._state(name), options)
         for key in RUNNER_KEYS:
             options.pop(key, None)
-        options.update(self._pin(state, ollama_options(request.options)[0]))
+        options.update(pinned)
         return {"model": name, "messages": chat_messages(request), "options": options,
                 "keep_alive": KEEP_ALIVE, **top}
 
