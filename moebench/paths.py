@@ -14,11 +14,18 @@ DEFAULT_OUT = Path("results")
 DB_NAME = "moebench.db"
 
 
-def default_host() -> str:
-    """$OLLAMA_HOST (with a scheme added when missing) or http://127.0.0.1:11434."""
-    host = os.environ.get("OLLAMA_HOST", "").strip() or "http://127.0.0.1:11434"
+def normalize_host(host: str | None) -> str:
+    """`--host`, else $OLLAMA_HOST, else http://127.0.0.1:11434, as a base URL
+    (`127.0.0.1:11434` → `http://127.0.0.1:11434`; `http://host` gets Ollama's port)."""
+    host = (host or os.environ.get("OLLAMA_HOST", "")).strip() or "http://127.0.0.1:11434"
+    host = host.rstrip("/")
     if "://" not in host:
         host = "http://" + host
     if host.count(":") == 1:  # "http://host" without a port: Ollama's default port
-        host = host.rstrip("/") + ":11434"
-    return host.rstrip("/")
+        host += ":11434"
+    return host
+
+
+def default_host() -> str:
+    """$OLLAMA_HOST (normalised) or http://127.0.0.1:11434."""
+    return normalize_host(None)

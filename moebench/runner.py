@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from moebench import __version__
 from moebench.backends import Backend, BackendConfig, create_backend
 from moebench.errors import BackendUnavailable, MoebenchError, ModelNotFound, RequestFailed
-from moebench.paths import BUNDLED_TASKS, DEFAULT_OUT, DEMO_MODELS_DIR, default_host
+from moebench.paths import BUNDLED_TASKS, DEFAULT_OUT, DEMO_MODELS_DIR, normalize_host
 from moebench.scorers import registry, score_text, strip_think
 from moebench.store import Store
 from moebench.types import ModelInfo, Record, Request
@@ -169,7 +169,7 @@ def _execute(plan: _Plan, backend: Backend, store: Store, events: RunEvents) -> 
 def _new_plan(options: RunOptions, store: Store, events: RunEvents) -> _Plan:
     from moebench.suite import load_suites
 
-    host = options.host or default_host()
+    host = normalize_host(options.host)
     backend, models, suites, server_version = _choose(options, host, events)
     loaded = load_suites(suites)
     resolved = options.model_copy(update={"backend": backend, "models": models,
@@ -239,18 +239,20 @@ def _choose(options: RunOptions, host: str,
         if not options.models:
             return _demo(options, host, events)
         if not all(Path(m).is_dir() for m in options.models):
-            raise BackendUnavailable(_unreachable(host))
+            raise _unreachable(host)
         backend = "torch"
     backend = backend or "ollama"
     if backend == "ollama" and version is None:
-        raise BackendUnavailable(_unreachable(host))
+        raise _unreachable(host)
     models = list(options.models) or _default_models(backend, host)
     return backend, models, list(options.suites) or default_suites(), version
 
 
-def _unreachable(host: str) -> str:
-    return (f"Ollama is not reachable at {host} — start it with `ollama serve` or pass "
-            "--host URL (or run a checkpoint folder: --backend torch -m PATH)")
+def _unreachable(host: str) -> BackendUnavailable:
+    from moebench.backends.ollama_api import unreachable
+
+    return unreachable(host, " (or pass --host URL, or run a checkpoint folder: "
+                             "--backend torch -m PATH)")
 
 
 def _demo(options: RunOptions, host: str,

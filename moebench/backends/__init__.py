@@ -18,9 +18,6 @@ from typing import Protocol
 from moebench.errors import MoebenchError
 from moebench.types import Completion, ModelInfo, Request
 
-DEFAULT_HOST = "http://127.0.0.1:11434"
-
-
 @dataclass(frozen=True)
 class BackendConfig:
     """Options shared by every backend (each uses the ones that apply to it)."""

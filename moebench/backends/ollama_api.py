@@ -21,7 +21,7 @@ import httpx
 import ollama
 
 from moebench.errors import BackendError, BackendUnavailable, ModelNotFound
-from moebench.paths import default_host
+from moebench.paths import normalize_host
 from moebench.types import ModelInfo
 
 BACKEND = "ollama"
@@ -47,21 +47,10 @@ def normalize_name(name: str) -> str:
     return name if ":" in last else f"{name}:latest"
 
 
-def normalize_host(host: str | None) -> str:
-    """`--host` or $OLLAMA_HOST as a base URL (`127.0.0.1:11434` → `http://127.0.0.1:11434`)."""
-    if not host:
-        return default_host()
-    host = host.strip().rstrip("/")
-    if "://" not in host:
-        host = "http://" + host
-    if host.count(":") == 1:
-        host += ":11434"
-    return host
-
-
-def unreachable(host: str) -> BackendUnavailable:
-    """The one error for a server that does not answer."""
-    return BackendUnavailable(f"Ollama is not reachable at {host} — start it with: ollama serve")
+def unreachable(host: str, hint: str = "") -> BackendUnavailable:
+    """The one error for an Ollama server that does not answer (`hint` adds a way out)."""
+    return BackendUnavailable(
+        f"Ollama is not reachable at {host} — start it with: ollama serve{hint}")
 
 
 def ping(host: str | None = None, timeout: float = 0.3) -> str | None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from moebench.backends import BackendConfig
+from moebench.backends._common import human_number
 from moebench.engine import ChatTemplateError, Engine, load_model, resolve_folder
 from moebench.errors import EngineError, ModelNotFound, RequestFailed
 from moebench.paths import DEMO_MODELS_DIR
@@ -56,14 +57,6 @@ def checkpoint_digest(folder: Path) -> str:
     for file in sorted(folder.glob("*.safetensors")):
         h.update(f"{file.name}:{file.stat().st_size}\n".encode())
     return h.hexdigest()
-
-
-def _human(n: int) -> str:
-    """176512000 → '176.5M', 46.7e9 → '46.7B' (Ollama's parameter_size style)."""
-    for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= size:
-            return f"{n / size:.1f}{unit}"
-    return str(n)
 
 
 @dataclass
@@ -196,7 +189,8 @@ def _model_info(engine: Engine, folder: Path, name: str, load_s: float, loads: i
              "active_bytes_per_token": engine.model.active_bytes_per_token()}
     return ModelInfo(
         name=name, backend="torch", digest=checkpoint_digest(folder), family=info.family,
-        parameter_size=_human(info.total_params), quantization=_QUANT.get(info.dtype, info.dtype),
+        parameter_size=human_number(info.total_params),
+        quantization=_QUANT.get(info.dtype, info.dtype),
         context_length=info.context_length, experts=info.experts, top_k=info.top_k,
         shared_experts=info.shared_experts, total_params=info.total_params,
         active_params=info.active_params, size_bytes=info.weight_bytes,

@@ -13,21 +13,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from moebench.backends._common import human_number
+
 
 def normalize_name(name: str) -> str:
     """`dbrx` → `dbrx:latest`; names are matched case-insensitively by Ollama."""
     last = name.rsplit("/", 1)[-1]
     return name if ":" in last else f"{name}:latest"
-
-
-def human_params(count: int) -> str:
-    """Ollama's `format.HumanNumber`: 46702792704 → `46.7B`, 8e9 → `8B`, 1.3e6 → `1.30M`."""
-    if count >= 1_000_000_000:
-        value = count / 1e9
-        return f"{value:.0f}B" if value == int(value) else f"{value:.1f}B"
-    if count >= 1_000_000:
-        return f"{count / 1e6:.2f}M"
-    return str(count)
 
 
 def local_time(when: datetime) -> str:
@@ -82,7 +74,7 @@ class FakeModel:
         """The `details` object shared by tags, show and ps."""
         family = self.family or self.arch
         return {"parent_model": "", "format": "gguf", "family": family, "families": [family],
-                "parameter_size": human_params(self.parameter_count),
+                "parameter_size": human_number(self.parameter_count),
                 "quantization_level": self.quantization}
 
     def model_info(self) -> dict[str, Any]:
