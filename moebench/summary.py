@@ -109,11 +109,16 @@ def write_csv(frame: pd.DataFrame, path: Path | str) -> Path:
 
 
 def write_reports(store: Store, run_ids: Sequence[str], *, csv: Path | None = None,
-                  samples_csv: Path | None = None, html: Path | None = None) -> list[Path]:
-    """Write the summary / samples CSVs and the HTML report of stored runs; return the paths."""
+                  samples_csv: Path | None = None, html: Path | None = None,
+                  summary: pd.DataFrame | None = None) -> list[Path]:
+    """Write the summary / samples CSVs and the HTML report of stored runs; return the paths.
+
+    `summary`: the runs' summary frame when the caller has already built it.
+    """
     written: list[Path] = []
     if csv is not None:
-        written.append(write_csv(summary_frame(store, run_ids), csv))
+        frame = summary if summary is not None else summary_frame(store, run_ids)
+        written.append(write_csv(frame, csv))
     if samples_csv is not None:
         written.append(write_csv(samples_csv_frame(store.samples_frame(run_ids)), samples_csv))
     if html is not None:
@@ -152,8 +157,10 @@ def build_report(out: Path, run_ids: Sequence[str] = (), *, csv: Path | None = N
     store = Store.open(out)
     try:
         ids = tuple(dict.fromkeys(store.resolve(r) for r in (run_ids or ["last"])))
-        written = write_reports(store, ids, csv=csv, samples_csv=samples_csv, html=html)
-        return Report(ids, tuple(store.run(i) for i in ids), summary_frame(store, ids),
-                      store.models_frame(ids), store.path, tuple(written))
+        summary = summary_frame(store, ids)
+        written = write_reports(store, ids, csv=csv, samples_csv=samples_csv, html=html,
+                                summary=summary)
+        return Report(ids, tuple(store.run(i) for i in ids), summary, store.models_frame(ids),
+                      store.path, tuple(written))
     finally:
         store.close()
