@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from moebench.errors import SuiteError
-from moebench.scorers import score_text, strip_think
+from moebench.scorers import score_stripped, strip_think
 from moebench.store import Store
 
 
@@ -88,9 +88,9 @@ def _cases(run: dict[str, Any]) -> tuple[dict[tuple[str, str, str], Any], list[s
 
 
 def _rescore_row(row: dict[str, Any], case: Any) -> tuple[dict[str, Any], VerdictChange | None]:
-    output = row["output"] or ""
-    score = score_text(case.scorer, output, case.fields)
-    update = {"rowid": row["rowid"], "stripped": strip_think(output), "answer": score.answer,
+    stripped = strip_think(row["output"] or "")
+    score = score_stripped(case.scorer, stripped, case.fields)
+    update = {"rowid": row["rowid"], "stripped": stripped, "answer": score.answer,
               "score": score.score, "passed": int(score.passed),
               "explanation": score.explanation,
               "expected": json.dumps(case.fields.get("expected"), sort_keys=True, default=str,

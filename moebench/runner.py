@@ -30,7 +30,7 @@ from moebench import __version__
 from moebench.backends import Backend, BackendConfig, create_backend
 from moebench.errors import BackendUnavailable, MoebenchError, ModelNotFound, RequestFailed
 from moebench.paths import BUNDLED_TASKS, DEFAULT_OUT, DEMO_MODELS_DIR, normalize_host
-from moebench.scorers import registry, score_text, strip_think
+from moebench.scorers import registry, score_stripped, strip_think
 from moebench.store import Store
 from moebench.types import ModelInfo, Record, Request
 
@@ -398,9 +398,10 @@ def _sample(plan: _Plan, backend: Backend, model: str, info: ModelInfo,
         completion = backend.generate(model, request)
     except RequestFailed as error:
         return _error(plan, backend, info, request, error)
-    score = score_text(request.scorer, completion.text, request.case)
+    stripped = strip_think(completion.text)
+    score = score_stripped(request.scorer, stripped, request.case)
     return Record(plan.run_id, info.name, backend.name, request, completion, score,
-                  stripped=strip_think(completion.text))
+                  stripped=stripped)
 
 
 def _error(plan: _Plan, backend: Backend, info: ModelInfo, request: Request,

@@ -65,7 +65,12 @@ def strip_think(text: str) -> str:
 
 def score_text(spec: ScorerSpec, text: str, case: Mapping[str, Any]) -> Score:
     """Grade `text` (raw model output) for `case` with the scorer `spec` names."""
+    return score_stripped(spec, strip_think(text), case)
+
+
+def score_stripped(spec: ScorerSpec, stripped: str, case: Mapping[str, Any]) -> Score:
+    """Grade output whose `<think>` trace `strip_think` has already removed."""
     entry = registry()[spec.name]
-    result = entry.fn(strip_think(text), case, spec.params)
+    result = entry.fn(stripped, case, spec.params)
     return Score(min(1.0, max(0.0, float(result.score))), result.passed, result.answer,
                  result.explanation)
