@@ -22,6 +22,8 @@ from markupsafe import Markup
 from moebench import svg_charts as charts
 from moebench.compare import compare_runs, label_runs, multi_run_models, paired_matrix
 from moebench.metrics import load_balance_cv, model_table, ok_mask, passed_bool, task_table
+from moebench.types import ModelInfo
+from moebench.units import human_bytes
 
 if TYPE_CHECKING:
     import jinja2
@@ -270,12 +272,10 @@ def _run_comparisons(samples: pd.DataFrame, runs: pd.DataFrame | None,
     return [_verdict_row(r, r["run_a"], r["run_b"]) for r in _records(frame)]
 
 
-def _human(n: Any, unit: str = "") -> str:
-    """46700000000 → 46.7B; bytes with unit 'B' → GiB."""
+def _human(n: Any) -> str:
+    """46700000000 → 46.7B (parameter counts)."""
     if not _finite(n):
         return DASH
-    if unit == "B":
-        return f"{n / 1024**3:.1f} GiB"
     for div, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
         if abs(n) >= div:
             return f"{n / div:.1f}{suffix}"
@@ -288,25 +288,17 @@ def _moe_rows(models: pd.DataFrame | None, colors: dict[str, str]) -> list[dict[
         return []
     rows = []
     for r in _records(models.drop_duplicates("model")):
-        total, active = r.get("total_params"), r.get("active_params")
-        size, vram = r.get("size_bytes"), r.get("vram_bytes")
-        split = DASH
-        if _finite(size) and size and _finite(vram):
-            split = f"{vram / size:.0%} GPU / {1 - vram / size:.0%} CPU"
-        experts = ", ".join(p for p in (
-            f"{r['experts']:.0f} experts" if _finite(r.get("experts")) else "",
-            f"top-{r['top_k']:.0f}" if _finite(r.get("top_k")) else "",
-            f"{r['shared_experts']:.0f} shared" if _finite(r.get("shared_experts"))
-            and r["shared_experts"] else "") if p) or DASH
+        info = ModelInfo.from_row(r)
+        total, active, size = r.get("total_params"), r.get("active_params"), r.get("size_bytes")
         rows.append({
             "model": r["model"], "backend": r.get("backend") or DASH,
             "family": r.get("family") or DASH, "color": colors.get(r["model"], "#999"),
-            "experts": experts, "total": _human(total), "total_v": total,
+            "experts": info.experts_line() or DASH, "total": _human(total), "total_v": total,
             "active": _human(active), "active_v": active,
             "active_share": fmt_pct(active / total) if _finite(total) and total
             and _finite(active) else DASH,
-            "quantization": r.get("quantization") or DASH, "size": _human(size, "B"),
-            "size_v": size, "split": split, "load": fmt_num(r.get("load_s"), 1),
+            "quantization": r.get("quantization") or DASH, "size": human_bytes(size, DASH),
+            "size_v": size, "split": info.memory_split() or DASH, "load": fmt_num(r.get("load_s"), 1),
             "load_v": r.get("load_s"),
             "loads": r.get("loads") if r.get("loads") is not None else DASH,
         })

@@ -26,6 +26,7 @@ from rich.progress import (
 from rich.table import Table
 
 from moebench.types import ModelInfo, Record
+from moebench.units import human_bytes
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -133,22 +134,13 @@ def summary_table(summary: pd.DataFrame, title: str | None = None) -> Table:
     return table
 
 
-def _bytes(n: Any) -> str:
-    if n is None or (isinstance(n, float) and math.isnan(n)):
-        return "?"
-    return f"{n / 1e9:.2f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
-
-
 def model_line(row: Any) -> str:
     """`name: load 1.2 s · 4.10 GB (100% GPU) · 8 experts, top-2 · 1 load` for one model."""
-    info = ModelInfo(name=row.model, backend=row.backend, experts=_int(row.experts),
-                     top_k=_int(row.top_k), shared_experts=_int(row.shared_experts),
-                     size_bytes=_int(row.size_bytes), vram_bytes=_int(row.vram_bytes))
+    info = ModelInfo.from_row(row._asdict())
     parts = [f"load {_num(row.load_s, '.2f', ' s')}"]
     if info.size_bytes:
-        share = info.gpu_share
-        split = "" if share is None else f" ({share * 100:.0f}% GPU / {100 - share * 100:.0f}% CPU)"
-        parts.append(f"memory {_bytes(info.size_bytes)}{split}")
+        split = f" ({info.memory_split()})" if info.memory_split() else ""
+        parts.append(f"memory {human_bytes(info.size_bytes)}{split}")
     if info.experts_line():
         parts.append(info.experts_line())
     loads = _int(row.loads)

@@ -8,6 +8,7 @@ Anything read from disk or from the user is validated by pydantic elsewhere (`su
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -166,6 +167,25 @@ class ModelInfo:
         if not self.size_bytes or self.vram_bytes is None:
             return None
         return self.vram_bytes / self.size_bytes
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> ModelInfo:
+        """The identity, MoE facts and memory of a `models_frame()` row (NaN → None)."""
+        def whole(key: str) -> int | None:
+            value = row.get(key)
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                return None
+            return int(value)
+
+        return cls(name=row["model"], backend=row.get("backend") or "", experts=whole("experts"),
+                   top_k=whole("top_k"), shared_experts=whole("shared_experts"),
+                   total_params=whole("total_params"), active_params=whole("active_params"),
+                   size_bytes=whole("size_bytes"), vram_bytes=whole("vram_bytes"))
+
+    def memory_split(self) -> str:
+        """`100% GPU / 0% CPU`, or '' when the GPU share is unknown."""
+        share = self.gpu_share
+        return "" if share is None else f"{share:.0%} GPU / {1 - share:.0%} CPU"
 
     def experts_line(self) -> str:
         """`8 experts, top-2, 2 shared` — the per-model MoE summary, or '' when not MoE."""

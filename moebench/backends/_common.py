@@ -3,8 +3,7 @@
 `chat_messages` turns a Request into the system + user message pair every chat API takes.
 `StreamClock` is the client-side stopwatch of one streamed attempt: time to first token, and
 first → last token time, from which `client_decode_s` estimates the decode time when the server
-reports none (the Completion is then labelled `timing_source="client"`). `human_number` writes
-parameter counts as Ollama does (`46.7B`), for every backend's `ModelInfo.parameter_size`.
+reports none (the Completion is then labelled `timing_source="client"`).
 Retries live in `moebench.backends._retry`.
 """
 
@@ -56,13 +55,3 @@ class StreamClock:
             return None
         gap = self.last - self.first
         return gap * output_tokens / (output_tokens - 1) if gap > 0 else None
-
-
-def human_number(count: int) -> str:
-    """Ollama's `format.HumanNumber`: 46702792704 → `46.7B`, 8e9 → `8B`, 1.3e6 → `1.30M`."""
-    if count >= 1_000_000_000:
-        value = count / 1e9
-        return f"{value:.0f}B" if value == int(value) else f"{value:.1f}B"
-    if count >= 1_000_000:
-        return f"{count / 1e6:.2f}M"
-    return str(count)

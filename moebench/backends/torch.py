@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from moebench.backends import BackendConfig
-from moebench.backends._common import human_number
+from moebench.units import human_number
 from moebench.engine import ChatTemplateError, Engine, load_model, resolve_folder
 from moebench.errors import EngineError, ModelNotFound, RequestFailed
 from moebench.paths import DEMO_MODELS_DIR

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from moebench.backends._common import human_number
+from moebench.units import human_number
 
 
 def normalize_name(name: str) -> str:

@@ -92,8 +92,13 @@ def test_concurrent_requests_queue(backend: Any, checkpoints: dict[str, Case]) -
     model = str(checkpoints["mixtral"].folder)
     backend.prepare(model)
     results: list[Completion] = []
-    threads = [threading.Thread(target=lambda: results.append(backend.generate(model, _request())))
-               for _ in range(3)]
+    start = threading.Barrier(3)  # all three ask at once, so two of them must queue
+
+    def ask() -> None:
+        start.wait()
+        results.append(backend.generate(model, _request()))
+
+    threads = [threading.Thread(target=ask) for _ in range(3)]
     for thread in threads:
         thread.start()
     for thread in threads:
