@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from moebench.backends import BackendConfig
+from moebench.backends._common import chat_messages
 from moebench.units import human_number
 from moebench.engine import ChatTemplateError, Engine, load_model, resolve_folder
 from moebench.errors import EngineError, ModelNotFound, RequestFailed
@@ -161,11 +162,10 @@ def prompt_tokens(engine: Engine, request: Request) -> list[int]:
     if not tok.chat_template:
         text = f"{request.system}\n\n{request.prompt}" if request.system else request.prompt
         return tok.encode(text)
-    messages = [{"role": "user", "content": request.prompt}]
+    messages = chat_messages(request)
     if request.system:
         try:
-            system = [{"role": "system", "content": request.system}]
-            return tok.encode(tok.apply_chat_template(system + messages), add_special_tokens=False)
+            return tok.encode(tok.apply_chat_template(messages), add_special_tokens=False)
         except ChatTemplateError:
             messages = [{"role": "user", "content": f"{request.system}\n\n{request.prompt}"}]
     return tok.encode(tok.apply_chat_template(messages), add_special_tokens=False)
