@@ -1,4 +1,4 @@
-"""Helpers shared by the streaming HTTP backends (Ollama via LangChain, OpenAI-compatible).
+"""Helpers shared by the backends (native Ollama, LangChain, OpenAI-compatible, torch engine).
 
 `chat_messages` turns a Request into the system + user message pair every chat API takes.
 `StreamClock` is the client-side stopwatch of one streamed attempt: time to first token, and
