@@ -16,9 +16,9 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 
 from _report_frames import demo_models, demo_router, demo_samples  # noqa: E402
 
-from moebench.compare import paired_matrix  # noqa: E402
-from moebench.html_report import render_html  # noqa: E402
-from moebench.metrics import model_table, task_table  # noqa: E402
+from moebench.report.compare import paired_matrix  # noqa: E402
+from moebench.report.html_report import render_html  # noqa: E402
+from moebench.report.metrics import model_table, task_table  # noqa: E402
 
 
 def _timed(fn, *args):  # type: ignore[no-untyped-def]

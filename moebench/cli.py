@@ -139,7 +139,7 @@ def run(
 ) -> None:
     """Run task suites on models; store every sample, print the results table."""
     from moebench.console import err_console
-    from moebench.render import RichProgress
+    from moebench.report.terminal import RichProgress
     from moebench.runner import RunOptions, run as run_benchmark
 
     options = RunOptions(
@@ -163,8 +163,8 @@ def _print_run_end(result: Any) -> None:
                           f"{result.kept + result.samples} finished samples — resume with: "
                           f"moebench run --resume {result.run_id}{escape(where)}", soft_wrap=True)
         raise typer.Exit(130)
-    from moebench.render import print_results  # pandas/scipy only once there is a table
-    from moebench.summary import build_report
+    from moebench.report.terminal import print_results  # pandas/scipy only once there is a table
+    from moebench.report.summary import build_report
 
     report = build_report(result.out, [result.run_id])
     print_results(console, report.summary, report.models, title=f"run {result.run_id}")
@@ -181,7 +181,7 @@ def runs(
 ) -> None:
     """List the runs in the store, newest first."""
     from moebench.console import console
-    from moebench.render import print_table, runs_table
+    from moebench.report.terminal import print_table, runs_table
     from moebench.store import Store
 
     store = Store.open(out)
@@ -210,15 +210,15 @@ def report(
 ) -> None:
     """Re-print the tables and write CSVs / HTML of stored runs (no model is called)."""
     from moebench.console import console
-    from moebench.render import print_results
-    from moebench.summary import build_report
+    from moebench.report.terminal import print_results
+    from moebench.report.summary import build_report
 
     run_ids = [*(compare or ()), *(run_ids or [])]  # compared runs are reported too, A first
     result = build_report(out, run_ids, csv=csv, samples_csv=samples_csv, html=html)
     title = "runs " + ", ".join(result.run_ids) if len(result.run_ids) > 1 else (
         f"run {result.run_ids[0]}")
     if markdown:
-        from moebench.markdown_report import markdown_from_store
+        from moebench.report.markdown_report import markdown_from_store
 
         typer.echo(markdown_from_store(out, list(result.run_ids)))
     else:
@@ -231,11 +231,11 @@ def report(
 def _print_run_comparisons(out: Path, compare: tuple[str, str] | None,
                            run_ids: tuple[str, ...]) -> None:
     """The paired run-vs-run tables: --compare, or every pair of 2+ runs."""
-    from moebench.compare import compare_stored_runs
+    from moebench.report.compare import compare_stored_runs
     from moebench.console import console, print_note
-    from moebench.html_report import run_pairs
-    from moebench.render import print_table
-    from moebench.render_tables import run_comparison_table
+    from moebench.report.html_report import run_pairs
+    from moebench.report.terminal import print_table
+    from moebench.report.tables import run_comparison_table
 
     for run_a, run_b in [compare] if compare else run_pairs(list(run_ids)):
         frame = compare_stored_runs(out, run_a, run_b)
@@ -279,8 +279,8 @@ def suites_list(
     """Show each suite's tasks, scorers and case counts."""
     from moebench.console import console
     from moebench.paths import BUNDLED_TASKS
-    from moebench.render_tables import suites_table
-    from moebench.suite import load_suites
+    from moebench.report.tables import suites_table
+    from moebench.suites.loader import load_suites
 
     suites = load_suites(paths or [BUNDLED_TASKS])
     console.print(suites_table(suites))
@@ -297,7 +297,7 @@ def suites_validate(
     from rich.markup import escape
 
     from moebench.console import console, err_console
-    from moebench.suite import check_paths
+    from moebench.suites.loader import check_paths
 
     suites, errors = check_paths(paths)
     for line in errors:
@@ -326,7 +326,7 @@ def pull(
     from moebench.backends.ollama_api import pull_model
     from moebench.console import console, err_console, print_error
     from moebench.errors import BackendUnavailable
-    from moebench.render_ollama import PullView
+    from moebench.report.ollama_tables import PullView
 
     failed = 0
     with PullView(err_console) as view:
@@ -351,8 +351,8 @@ def models(
     """List local Ollama models: size, family, quantization, experts, top-k, shared experts."""
     from moebench.backends.ollama_api import list_models
     from moebench.console import console, print_note
-    from moebench.render import print_table
-    from moebench.render_ollama import models_table
+    from moebench.report.terminal import print_table
+    from moebench.report.ollama_tables import models_table
 
     found = list_models(host)
     if not found:
@@ -368,8 +368,8 @@ def ps(
     """Show models loaded in Ollama: memory, CPU/GPU split, context, keep-alive expiry."""
     from moebench.backends.ollama_api import running_models
     from moebench.console import console, print_note
-    from moebench.render import print_table
-    from moebench.render_ollama import ps_table
+    from moebench.report.terminal import print_table
+    from moebench.report.ollama_tables import ps_table
 
     loaded = running_models(host)
     if not loaded:
@@ -386,8 +386,8 @@ def backends_command() -> None:
     """List the backends `run --backend` accepts and what each measures."""
     from moebench.backends import backends as registered
     from moebench.console import console, print_note
-    from moebench.render import print_table
-    from moebench.render_backends import FOOTNOTE, backends_table
+    from moebench.report.terminal import print_table
+    from moebench.report.backends_table import FOOTNOTE, backends_table
 
     print_table(console, backends_table(registered().values()))
     print_note(FOOTNOTE)

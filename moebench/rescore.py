@@ -69,7 +69,7 @@ def rescore(out: Path, run_id: str) -> RescoreResult:
 
 def _cases(run: dict[str, Any]) -> tuple[dict[tuple[str, str, str], Any], list[str]]:
     """(suite, task, case id) → case, from the run's suite files; and the changed suites."""
-    from moebench.suite import load_suites
+    from moebench.suites.loader import load_suites
 
     cases: dict[tuple[str, str, str], Any] = {}
     changed: list[str] = []

@@ -167,7 +167,7 @@ def _execute(plan: _Plan, backend: Backend, store: Store, events: RunEvents) -> 
 
 
 def _new_plan(options: RunOptions, store: Store, events: RunEvents) -> _Plan:
-    from moebench.suite import load_suites
+    from moebench.suites.loader import load_suites
 
     host = normalize_host(options.host)
     backend, models, suites, server_version = _choose(options, host, events)
@@ -184,7 +184,7 @@ def _new_plan(options: RunOptions, store: Store, events: RunEvents) -> _Plan:
 
 
 def _resume_plan(options: RunOptions, store: Store, events: RunEvents) -> _Plan:
-    from moebench.suite import load_suites
+    from moebench.suites.loader import load_suites
 
     run = store.run(str(options.resume))
     stored = RunOptions.model_validate(run["options"])
@@ -411,7 +411,7 @@ def _error(plan: _Plan, backend: Backend, info: ModelInfo, request: Request,
 
 
 def _write_outputs(store: Store, plan: _Plan) -> tuple[Path, ...]:
-    from moebench.summary import write_reports
+    from moebench.report.summary import write_reports
 
     options = plan.options
     return tuple(write_reports(store, [plan.run_id], csv=options.csv,

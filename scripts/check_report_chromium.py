@@ -45,7 +45,7 @@ def demo_report(path: Path) -> None:
     import pandas as pd
     from _report_frames import demo_models, demo_router, demo_runs, demo_samples
 
-    from moebench.html_report import render_html
+    from moebench.report.html_report import render_html
 
     samples = pd.concat([demo_samples(repeats=2), demo_samples(seed=5, run_id="r2")])
     samples = samples.reset_index(drop=True)

@@ -118,7 +118,7 @@ def test_unknown_run_id_exits_1(standin: OllamaStandin, tmp_path: Path) -> None:
 def test_html_option(standin: OllamaStandin, tmp_path: Path) -> None:
     result = _run(standin, write_suite(tmp_path), "-m", MODELS[0], "--limit", "1",
                   "--html", "r.html")
-    if importlib.util.find_spec("moebench.html_report") is None:
+    if importlib.util.find_spec("moebench.report.html_report") is None:
         assert result.exit_code == 1 and "HTML report is not available" in result.stderr
     else:
         assert result.exit_code == 0, result.output

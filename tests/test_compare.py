@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from _report_frames import demo_samples, fill_store, sample_row, samples_frame
 
-from moebench import compare
+from moebench.report import compare
 from moebench.errors import MoebenchError, RunNotFound
-from moebench.metrics import NO_DIFFERENCE, mcnemar_exact
+from moebench.report.metrics import NO_DIFFERENCE, mcnemar_exact
 
 
 def _frame(verdicts: dict[str, list[int]], run_id: str = "r1", task: str = "t",

@@ -10,7 +10,7 @@ from types import ModuleType
 import pytest
 
 from moebench.paths import BUNDLED_TASKS
-from moebench.suite import load_suite
+from moebench.suites.loader import load_suite
 
 SCRIPT = BUNDLED_TASKS.parent / "scripts" / "convert_gsm8k.py"
 SHARED_TEST = BUNDLED_TASKS.parent.parent / "shared" / "data" / "gsm8k" / "test.jsonl"

@@ -185,7 +185,7 @@ def test_word_vocabulary_is_real_words_of_the_stated_length() -> None:
 
 
 def test_suite_validates() -> None:
-    pytest.importorskip("moebench.suite")
+    pytest.importorskip("moebench.suites.loader")
     from typer.testing import CliRunner
 
     from moebench.cli import app

@@ -22,10 +22,10 @@ from _report_frames import (
 )
 from typer.testing import CliRunner
 
-from moebench import svg_charts
+from moebench.report import svg_charts
 from moebench.cli import app
-from moebench.html_report import fmt_p, fmt_points, render_html
-from moebench.markdown_report import md_cell, render_markdown
+from moebench.report.html_report import fmt_p, fmt_points, render_html
+from moebench.report.markdown_report import md_cell, render_markdown
 
 EVIL = "<script>alert('x')</script>"
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ import pytest
 from _report_frames import sample_row, samples_frame
 from scipy.stats import bootstrap
 
-from moebench import metrics
+from moebench.report import metrics
 from moebench.types import SUMMARY_COLUMNS
 
 

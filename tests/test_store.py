@@ -10,7 +10,7 @@ import pytest
 
 from moebench.errors import RunNotFound
 from moebench.store import Store, new_run_id
-from moebench.summary import escape_cell, samples_csv_frame, summarize, write_csv
+from moebench.report.summary import escape_cell, samples_csv_frame, summarize, write_csv
 from moebench.types import (
     MODEL_COLUMNS,
     ROUTER_COLUMNS,

@@ -11,7 +11,7 @@ import pytest
 
 from moebench.errors import SuiteError
 from moebench.paths import BUNDLED_TASKS
-from moebench.suite import GenerationOptions, load_suite, load_suites, validate_paths
+from moebench.suites.loader import GenerationOptions, load_suite, load_suites, validate_paths
 from moebench.types import GENERATION_KEYS, ScorerSpec
 
 GOOD = """\

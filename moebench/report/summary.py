@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from moebench.errors import MoebenchError
-from moebench.metrics import ok_mask, quantile, summary_stats, warm_samples
+from moebench.report.metrics import ok_mask, quantile, summary_stats, warm_samples
 from moebench.types import SAMPLE_COLUMNS, SUMMARY_COLUMNS
 
 if TYPE_CHECKING:
@@ -127,9 +127,9 @@ def write_reports(store: Store, run_ids: Sequence[str], *, csv: Path | None = No
 
 
 def write_html(store: Store, run_ids: Sequence[str], path: Path) -> Path:
-    """Write the HTML report through `moebench.html_report` (absent in older installs)."""
+    """Write the HTML report through `moebench.report.html_report` (absent in older installs)."""
     try:
-        from moebench import html_report
+        from moebench.report import html_report
     except ImportError:
         raise MoebenchError("the HTML report is not available in this install — "
                             "drop --html (CSV and tables still work)") from None

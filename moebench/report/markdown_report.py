@@ -1,6 +1,6 @@
 """The report as GitHub-flavoured Markdown: tables to paste into an issue, PR or README.
 
-Same numbers as the HTML report (`moebench.metrics`, `moebench.compare`), text only:
+Same numbers as the HTML report (`moebench.report.metrics`, `moebench.report.compare`), text only:
 summary per model × task, per model pooled (cold/warm latency), paired comparisons and,
 with several runs, the same model lined up across runs.
 """
@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from moebench.compare import compare_runs, label_runs, multi_run_models, paired_matrix
-from moebench.html_report import fmt_num, fmt_p, fmt_pct, fmt_points, fmt_secs, run_pairs
-from moebench.metrics import model_table, task_table
+from moebench.report.compare import compare_runs, label_runs, multi_run_models, paired_matrix
+from moebench.report.html_report import fmt_num, fmt_p, fmt_pct, fmt_points, fmt_secs, run_pairs
+from moebench.report.metrics import model_table, task_table
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -3,7 +3,7 @@
 `render_html(samples, models, router, runs)` is pure (frames in, HTML string out);
 `write_html(store, run_ids, path)` reads the frames from a `Store` and writes the file.
 The page embeds its CSS, its small sorting/filtering script and static SVG charts
-(`moebench.svg_charts`); a Content-Security-Policy forbids any network request. All user
+(`moebench.report.svg_charts`); a Content-Security-Policy forbids any network request. All user
 text (model output may contain `<script>`) goes through Jinja2 autoescaping.
 """
 
@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from markupsafe import Markup
 
-from moebench import svg_charts as charts
-from moebench.compare import compare_runs, label_runs, multi_run_models, paired_matrix
-from moebench.metrics import load_balance_cv, model_table, ok_mask, passed_bool, task_table
+from moebench.report import svg_charts as charts
+from moebench.report.compare import compare_runs, label_runs, multi_run_models, paired_matrix
+from moebench.report.metrics import load_balance_cv, model_table, ok_mask, passed_bool, task_table
 from moebench.types import ModelInfo
 from moebench.units import human_bytes
 
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import jinja2
     import pandas as pd
 
-ASSETS = Path(__file__).resolve().parent / "report_assets"
+ASSETS = Path(__file__).resolve().parent / "assets"
 #: characters of each output kept in the page (the store keeps everything)
 MAX_OUTPUT_CHARS = 4000
 DASH = "–"

@@ -1,6 +1,6 @@
 """Rich rendering for runs: the live progress bar, the results table, model lines, run lists.
 
-Everything here only draws: numbers come from `moebench.summary` / `moebench.store` frames.
+Everything here only draws: numbers come from `moebench.report.summary` / `moebench.store` frames.
 The progress display implements `runner.RunEvents`; on a terminal it is a live bar
 (model, task, done/total, elapsed, ETA, tok/s), elsewhere (CI logs, pipes) one line per model.
 """

@@ -45,7 +45,7 @@ def suites_table(suites: list[Any]) -> Table:
 
 def run_comparison_table(frame: pd.DataFrame, run_a: str, run_b: str) -> Table:
     """The paired run-vs-run table: accuracy of A and B on the same cases, CI, p, verdict."""
-    from moebench.html_report import fmt_p, fmt_pct, fmt_points
+    from moebench.report.html_report import fmt_p, fmt_pct, fmt_points
 
     table = Table(title=f"{run_a} (A) vs {run_b} (B), same cases", title_justify="left",
                   box=box.SIMPLE_HEAD, show_edge=False, header_style="bold")

@@ -1,6 +1,6 @@
 """Suite rules pydantic cannot see: scorer specs, the case fields scorers need, templates.
 
-Private to `moebench.suite`. Each check raises `Invalid` with a one-line message naming the
+Private to `moebench.suites.loader`. Each check raises `Invalid` with a one-line message naming the
 fix; the loader records it in `Problems` at the YAML path being checked (or at `Invalid.key`
 below it), and `Problems.lines()` formats them as `file:line: field: message`.
 """
@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from moebench._yaml import YamlDoc, YamlPath
+from moebench.suites.yaml_lines import YamlDoc, YamlPath
 from moebench.types import ScorerSpec
 
 

@@ -22,7 +22,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from moebench._suite_rules import (
+from moebench.suites.rules import (
     Invalid,
     Problems,
     check_case_fields,
@@ -32,7 +32,7 @@ from moebench._suite_rules import (
     scorer_spec,
     type_name,
 )
-from moebench._yaml import YamlDoc, YamlPath, YamlSyntaxError, parse_yaml
+from moebench.suites.yaml_lines import YamlDoc, YamlPath, YamlSyntaxError, parse_yaml
 from moebench.errors import SuiteError
 from moebench.types import GENERATION_KEYS, Request, ScorerSpec
 

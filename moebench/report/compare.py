@@ -2,7 +2,7 @@
 
 Two systems are compared only on the cases both answered (same suite, task and case id);
 each case contributes its pass rate over repeats (0/1 with one repeat), so repeats never
-inflate the sample size. The statistics themselves live in `moebench.metrics.paired_test`
+inflate the sample size. The statistics themselves live in `moebench.report.metrics.paired_test`
 (paired bootstrap interval of the accuracy difference, exact McNemar p-value).
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from moebench.errors import MoebenchError, RunNotFound
-from moebench.metrics import PairedResult, paired_test, passed_bool
+from moebench.report.metrics import PairedResult, paired_test, passed_bool
 
 if TYPE_CHECKING:
     import pandas as pd
