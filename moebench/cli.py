@@ -268,6 +268,25 @@ def rescore(
                   f"{result.checked} samples", soft_wrap=True, highlight=False)
 
 
+@app.command()
+def show(
+    run_id: str = typer.Argument("last", metavar="RUN_ID|last", help="the run to show"),
+    case: str | None = typer.Option(
+        None, "--case", metavar="ID",
+        help="transcripts of one case (ID, task/ID or suite/task/ID) for every model"),
+    failed: bool = typer.Option(False, "--failed", help="transcripts of the failed samples"),
+    out: Path = typer.Option(Path("results"), "--out", metavar="DIR", help=_OUT_HELP),
+) -> None:
+    """Why did a case fail? Without options: the case × model matrix; with --case/--failed:
+    each sample's prompt, output, answer, expected answer and the scorer's explanation."""
+    from moebench.console import console
+    from moebench.report.transcript import print_show
+    from moebench.transcripts import load_transcripts
+
+    resolved, transcripts = load_transcripts(out, run_id, case=case, failed=failed)
+    print_show(console, resolved, transcripts, matrix=case is None and not failed)
+
+
 # ---- suites list / suites validate (suites engineer) ----
 
 

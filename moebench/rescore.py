@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from moebench.errors import SuiteError
-from moebench.scorers import score_stripped, strip_think
+from moebench.scorers import describe_expected, score_stripped, strip_think
 from moebench.store import Store
 
 
@@ -93,6 +93,7 @@ def _rescore_row(row: dict[str, Any], case: Any) -> tuple[dict[str, Any], Verdic
     update = {"rowid": row["rowid"], "stripped": stripped, "answer": score.answer,
               "score": score.score, "passed": int(score.passed),
               "explanation": score.explanation,
+              "expected_detail": describe_expected(case.scorer, case.fields),
               "expected": json.dumps(case.fields.get("expected"), sort_keys=True, default=str,
                                      ensure_ascii=False)}
     before = None if row["passed"] is None else bool(row["passed"])

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from moebench.errors import RunNotFound, StoreError
 from moebench.paths import DB_NAME
+from moebench.scorers import describe_expected
 from moebench.types import (
     MODEL_COLUMNS,
     ROUTER_COLUMNS,
@@ -70,6 +71,12 @@ def m001_initial(db: sqlite3.Connection) -> None:
     """)
 
 
+@_migration
+def m002_samples_expected_detail(db: sqlite3.Connection) -> None:
+    # What the scorer expected, in words ("6 words × 9 letters"), for every scorer (issue 18).
+    db.execute("ALTER TABLE samples ADD COLUMN expected_detail TEXT")
+
+
 def _script(db: sqlite3.Connection, sql: str) -> None:
     # executescript() would COMMIT the migration's open transaction; run statements one by one.
     for statement in sql.split(";"):
@@ -97,12 +104,13 @@ _SAMPLE_SQL = """
 INSERT INTO samples (run_id, model, backend, suite, task, case_id, repeat, seq, digest, prompt,
     system, options, output, stripped, answer, score, passed, explanation, expected, latency_s,
     ttft_s, prompt_tokens, output_tokens, decode_s, prompt_eval_s, server_load_s,
-    server_total_s, done_reason, timing_source, queue_s, cold, error, attempts, created_at)
+    server_total_s, done_reason, timing_source, queue_s, cold, error, attempts, created_at,
+    expected_detail)
 VALUES (:run_id, :model, :backend, :suite, :task, :case_id, :repeat, :seq, :digest, :prompt,
     :system, :options, :output, :stripped, :answer, :score, :passed, :explanation, :expected,
     :latency_s, :ttft_s, :prompt_tokens, :output_tokens, :decode_s, :prompt_eval_s,
     :server_load_s, :server_total_s, :done_reason, :timing_source, :queue_s, :cold, :error,
-    :attempts, :created_at)
+    :attempts, :created_at, :expected_detail)
 ON CONFLICT (run_id, model, suite, task, case_id, repeat) DO UPDATE SET
     seq=excluded.seq, digest=excluded.digest, prompt=excluded.prompt, system=excluded.system,
     options=excluded.options, output=excluded.output, stripped=excluded.stripped,
@@ -113,7 +121,8 @@ ON CONFLICT (run_id, model, suite, task, case_id, repeat) DO UPDATE SET
     prompt_eval_s=excluded.prompt_eval_s, server_load_s=excluded.server_load_s,
     server_total_s=excluded.server_total_s, done_reason=excluded.done_reason,
     timing_source=excluded.timing_source, queue_s=excluded.queue_s, cold=excluded.cold,
-    error=excluded.error, attempts=excluded.attempts, created_at=excluded.created_at
+    error=excluded.error, attempts=excluded.attempts, created_at=excluded.created_at,
+    expected_detail=excluded.expected_detail
 """
 
 
@@ -128,6 +137,7 @@ def _sample_row(record: Record, *, seq: int, cold: bool, digest: str | None) -> 
         "stripped": record.stripped, "error": record.error, "cold": int(cold),
         "created_at": utc_now(), "answer": None, "score": None, "passed": None,
         "explanation": None, "output": None, "attempts": None,
+        "expected_detail": describe_expected(req.scorer, req.case),
     }
     if score is not None:
         row.update(answer=score.answer, score=score.score, passed=int(score.passed),
@@ -191,6 +201,8 @@ class Store:
                     fn(self.db)
                     self.db.execute("INSERT INTO _migrations VALUES (?, ?)",
                                     (fn.__name__, utc_now()))
+        # The schema version is the number of migrations applied (tools can read it cheaply).
+        self.db.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
 
     def _tx(self) -> _Transaction:
         return _Transaction(self.db)
@@ -309,12 +321,23 @@ class Store:
         return [dict(r) for r in rows]
 
     def update_verdicts(self, changes: Sequence[dict[str, Any]]) -> None:
-        """Rewrite the verdict columns (and `expected`) of samples by rowid, in one transaction."""
+        """Rewrite the verdict columns (and `expected`, `expected_detail`) of samples by rowid, in one transaction."""
         with self._tx():
             self.db.executemany(
                 "UPDATE samples SET stripped = :stripped, answer = :answer, score = :score, "
-                "passed = :passed, explanation = :explanation, expected = :expected "
-                "WHERE rowid = :rowid", changes)
+                "passed = :passed, explanation = :explanation, expected = :expected, "
+                "expected_detail = :expected_detail WHERE rowid = :rowid", changes)
+
+    def transcript_rows(self, run_id: str) -> list[dict[str, Any]]:
+        """Every sample of a run with prompt, output and verdict, in run order (`show`)."""
+        rows = self.db.execute(
+            "SELECT s.run_id, s.model, s.suite, s.task, s.case_id, s.repeat, s.prompt, "
+            "s.system, s.output, s.stripped, s.answer, s.score, s.passed, s.explanation, "
+            "s.expected, s.expected_detail, s.latency_s, s.ttft_s, s.prompt_tokens, "
+            "s.output_tokens, s.decode_s, s.prompt_eval_s, s.error FROM samples s JOIN models m "
+            "ON m.run_id = s.run_id AND m.model = s.model WHERE s.run_id = ? "
+            "ORDER BY m.position, s.seq, s.repeat", (run_id,))
+        return [dict(r) for r in rows]
 
     # ---- frames for reports (pandas imported lazily) ------------------------------------
 

@@ -203,6 +203,7 @@ class ModelInfo:
 SAMPLE_FRAME_EXTRA = (
     "stripped", "explanation", "decode_s", "prompt_eval_s", "queue_s", "server_load_s",
     "server_total_s", "done_reason", "timing_source", "cold", "attempts", "created_at",
+    "prompt", "system", "expected_detail",
 )
 
 #: Columns of `Store.models_frame()`: one row per model per run (ModelInfo fields).

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
     from moebench.store import Store
 
+#: Columns after SAMPLE_COLUMNS in the samples CSV: why a case passed or failed.
+SAMPLE_CSV_EXTRA = ("prompt", "expected_detail", "explanation")
 #: Columns after SUMMARY_COLUMNS (the contract allows more to follow).
 SUMMARY_EXTRA = ("ttft_p95_s", "queue_p50_s", "loads", "timing_source", "run_id")
 
@@ -63,11 +65,19 @@ def summary_frame(store: Store, run_ids: Sequence[str]) -> pd.DataFrame:
 
 
 def samples_csv_frame(samples: pd.DataFrame) -> pd.DataFrame:
-    """The samples CSV: SAMPLE_COLUMNS, `passed` as true/false, `expected` as text."""
-    frame = samples[list(SAMPLE_COLUMNS)].copy()
+    """The samples CSV: SAMPLE_COLUMNS then SAMPLE_CSV_EXTRA, `passed` as true/false.
+
+    `expected` is the case's value as text; for scorers whose case has none (word_length)
+    it is the scorer's description (`6 words × 9 letters`), also in `expected_detail`.
+    """
+    extra = [c for c in SAMPLE_CSV_EXTRA if c in samples]
+    frame = samples[[*SAMPLE_COLUMNS, *extra]].copy()
     frame["passed"] = frame["passed"].fillna(False).astype(bool).map(
         {True: "true", False: "false"})
     frame["expected"] = frame["expected"].map(_expected_text)
+    if "expected_detail" in frame:
+        frame["expected"] = frame["expected"].where(frame["expected"].notna(),
+                                                    frame["expected_detail"])
     return frame
 
 

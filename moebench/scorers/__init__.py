@@ -16,6 +16,8 @@ from typing import Any
 from moebench.types import Score, ScorerSpec
 
 ScoreFn = Callable[[str, Mapping[str, Any], Mapping[str, Any]], Score]
+#: `fn(case, params) -> str`: what the scorer expects, in words ("6 words × 9 letters")
+DescribeFn = Callable[[Mapping[str, Any], Mapping[str, Any]], str]
 
 _THINK = re.compile(r"<think>.*?(</think>|$)", re.DOTALL | re.IGNORECASE)
 
@@ -32,6 +34,7 @@ class ScorerEntry:
 
 
 _REGISTRY: dict[str, ScorerEntry] = {}
+_DESCRIBERS: dict[str, DescribeFn] = {}
 
 
 def scorer(
@@ -41,6 +44,16 @@ def scorer(
 
     def register(fn: ScoreFn) -> ScoreFn:
         _REGISTRY[name] = ScorerEntry(name, fn, params, reads, description or (fn.__doc__ or ""))
+        return fn
+
+    return register
+
+
+def describes(name: str) -> Callable[[DescribeFn], DescribeFn]:
+    """Register `fn(case, params) -> str` saying what scorer `name` expects of a case."""
+
+    def register(fn: DescribeFn) -> DescribeFn:
+        _DESCRIBERS[name] = fn
         return fn
 
     return register
@@ -72,5 +85,26 @@ def score_stripped(spec: ScorerSpec, stripped: str, case: Mapping[str, Any]) -> 
     """Grade output whose `<think>` trace `strip_think` has already removed."""
     entry = registry()[spec.name]
     result = entry.fn(stripped, case, spec.params)
-    return Score(min(1.0, max(0.0, float(result.score))), result.passed, result.answer,
-                 result.explanation)
+    score = min(1.0, max(0.0, float(result.score)))
+    explanation = result.explanation
+    if score >= 1.0 and not result.passed and "fail" not in explanation:
+        # A full score with a fail verdict must say why (the pass rule is stricter).
+        explanation = f"{explanation}; fail: the pass rule is stricter than the score".lstrip("; ")
+    return Score(score, result.passed, result.answer, explanation)
+
+
+def describe_expected(spec: ScorerSpec, case: Mapping[str, Any]) -> str:
+    """What the scorer `spec` names expects of `case`, in one line ('' when unknown).
+
+    Shown beside each sample (samples CSV, HTML, `moebench show`), also for scorers whose
+    case has no `expected` value (word_length: `6 words × 9 letters`).
+    """
+    registry()
+    describe = _DESCRIBERS.get(spec.name)
+    if describe is None:
+        expected = case.get("expected")
+        return "" if expected is None else str(expected)
+    try:
+        return describe(case, spec.params)
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return ""  # a malformed case still gets scored; its description stays empty

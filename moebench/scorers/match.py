@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from moebench.errors import SuiteError
-from moebench.scorers import scorer
+from moebench.scorers import describes, scorer
 from moebench.types import Score
 
 _PARAMS = ("case_sensitive", "normalize_whitespace")
@@ -40,6 +40,30 @@ def _short(text: str) -> str:
 
 def _no_expected() -> Score:
     return Score(0.0, False, "", "the case has no `expected` value")
+
+
+def _flags(case: Mapping[str, Any], params: Mapping[str, Any]) -> str:
+    return " (case-sensitive)" if _option("case_sensitive", case, params, False) else ""
+
+
+@describes("exact")
+def describe_exact(case: Mapping[str, Any], params: Mapping[str, Any]) -> str:
+    """`exactly 'Paris'`."""
+    return f"exactly {str(case.get('expected'))!r}{_flags(case, params)}"
+
+
+@describes("contains")
+def describe_contains(case: Mapping[str, Any], params: Mapping[str, Any]) -> str:
+    """`contains: a, b`."""
+    expected = case.get("expected")
+    items = [str(i) for i in expected] if isinstance(expected, list | tuple) else [str(expected)]
+    return "contains: " + ", ".join(items) + _flags(case, params)
+
+
+@describes("regex")
+def describe_regex(case: Mapping[str, Any], params: Mapping[str, Any]) -> str:
+    """`matches /\\d+ km/`."""
+    return f"matches /{params.get('pattern') or case.get('expected')}/{_flags(case, params)}"
 
 
 @scorer("exact", params=_PARAMS, reads=("expected", *_PARAMS))

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from functools import cache, lru_cache
 from typing import Any
 
-from moebench.scorers import scorer
+from moebench.scorers import describes, scorer
 from moebench.types import Score
 
 _LABEL = re.compile(r"^\s*(?:#+\s*)?(?:\*\*|__)?\s*(?:one[- ]sentence\s+)?summary\s*(?:\*\*|__)?"
@@ -84,6 +84,28 @@ def _as_list(value: Any) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]
 
 
+def _fail_reasons(count: int, limit: int, missing: list[str]) -> list[str]:
+    reasons = ["empty"] if count == 0 else []
+    if count > limit:
+        reasons.append(f"{count} sentences > max {limit}")
+    if missing:
+        reasons.append(f"{len(missing)} term{'s' if len(missing) != 1 else ''} not mentioned")
+    return reasons
+
+
+@describes("summary")
+def describe_expected(case: Mapping[str, Any], params: Mapping[str, Any]) -> str:
+    """`≤ 1 sentence; mentions: Kalo, kite; ROUGE-L vs reference`."""
+    limit = int(case.get("max_sentences", params.get("max_sentences", 1)))
+    parts = [f"≤ {limit} sentence{'s' if limit != 1 else ''}"]
+    terms = _as_list(case.get("must_mention"))
+    if terms:
+        parts.append("mentions: " + ", ".join(terms))
+    if case.get("reference"):
+        parts.append("score ROUGE-L vs reference")
+    return "; ".join(parts)
+
+
 @scorer("summary", params=("max_sentences",), reads=("must_mention", "reference", "max_sentences"))
 def summary(text: str, case: Mapping[str, Any], params: Mapping[str, Any]) -> Score:
     """Passed iff ≤ max_sentences sentences and every must_mention term; score ROUGE-L."""
@@ -95,6 +117,8 @@ def summary(text: str, case: Mapping[str, Any], params: Mapping[str, Any]) -> Sc
     notes = [f"{count} sentence{'s' if count != 1 else ''} (max {limit})"]
     if missing:
         notes.append("missing: " + ", ".join(missing))
+    if not passed:
+        notes.append("fail: " + ", ".join(_fail_reasons(count, limit, missing)))
     reference = case.get("reference")
     if reference and body:
         score = _rouge().score(str(reference), body)["rougeL"].fmeasure
