@@ -356,7 +356,9 @@ def _samples_context(samples: pd.DataFrame) -> dict[str, Any]:
             "repeat": r.get("repeat") or "", "passed_attr": "true" if ok else "false",
             "verdict": verdict, "verdict_css": "pass" if verdict == "pass" else "fail",
             "score": fmt_num(r.get("score")), "score_v": r.get("score"),
-            "answer": r.get("answer") or "", "expected": _expected_text(r.get("expected")),
+            "answer": r.get("answer") or "", "expected": _expected_cell(r),
+            "why": r.get("explanation") or "", "prompt": _capped(r.get("prompt")),
+            "system": r.get("system") or "",
             "latency": fmt_secs(r.get("latency_s")),
             "latency_v": r.get("latency_s"), "tps": fmt_num(r.get("tokens_per_s"), 1),
             "tps_v": r.get("tokens_per_s"), "error": error or "", "output": output,
@@ -365,6 +367,18 @@ def _samples_context(samples: pd.DataFrame) -> dict[str, Any]:
     return {"samples": rows,
             "sample_models": list(dict.fromkeys(samples["model"])) if len(samples) else [],
             "sample_tasks": list(dict.fromkeys(samples["task"])) if len(samples) else []}
+
+
+def _capped(text: Any) -> str:
+    text = str(text or "")
+    if len(text) <= MAX_OUTPUT_CHARS:
+        return text
+    return text[:MAX_OUTPUT_CHARS] + f"\n… ({len(text) - MAX_OUTPUT_CHARS} more chars in the store)"
+
+
+def _expected_cell(row: dict[str, Any]) -> str:
+    """What the scorer expected in words (`6 words × 9 letters`), else the case's value."""
+    return str(row.get("expected_detail") or "") or _expected_text(row.get("expected"))
 
 
 def _expected_text(value: Any) -> str:
