@@ -178,11 +178,28 @@ def _print_run_end(result: Any) -> None:
 @app.command()
 def runs(
     out: Path = typer.Option(Path("results"), "--out", metavar="DIR", help=_OUT_HELP),
+    delete: list[str] = typer.Option(
+        [], "--delete", metavar="RUN_ID", help="delete this run (or `last`); repeatable"),
+    older_than: str | None = typer.Option(
+        None, "--older-than", metavar="DURATION",
+        help="delete every finished run older than this (30m, 12h, 7d, 2w)"),
 ) -> None:
-    """List the runs in the store, newest first."""
+    """List the runs in the store, newest first; --delete / --older-than remove runs."""
     from moebench.console import console
     from moebench.report.terminal import print_table, runs_table
     from moebench.store import Store
+
+    if delete or older_than is not None:
+        from moebench.housekeeping import delete_runs, parse_duration
+
+        age = parse_duration(older_than) if older_than is not None else None
+        gone = delete_runs(out, delete, older_than=age)
+        for run in gone:
+            console.print(f"deleted run {run.run_id} ({run.status}, started {run.started_at}, "
+                          f"{run.samples} samples)", soft_wrap=True, highlight=False)
+        console.print(f"{len(gone)} run{'s' if len(gone) != 1 else ''} deleted",
+                      highlight=False)
+        return
 
     store = Store.open(out)
     try:

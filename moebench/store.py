@@ -257,6 +257,29 @@ class Store:
             data[key] = json.loads(data[key]) if data.get(key) else None
         return data
 
+    def run_rows(self) -> list[dict[str, Any]]:
+        """id, started_at and status of every run, newest first (no pandas)."""
+        rows = self.db.execute("SELECT id, started_at, status FROM runs ORDER BY started_at "
+                               "DESC, id DESC")
+        return [dict(r) for r in rows]
+
+    def delete_run(self, run_id: str) -> tuple[str, str, int]:
+        """Delete a run with its models, samples and router counts in one transaction.
+
+        Returns (started_at, status, samples deleted).
+        """
+        row = self.db.execute("SELECT started_at, status FROM runs WHERE id = ?",
+                              (run_id,)).fetchone()
+        if row is None:
+            raise RunNotFound(f"no run '{run_id}' in {self.out}/ — list them with: moebench "
+                              f"runs --out {self.out}")
+        with self._tx():
+            n = self.db.execute("DELETE FROM samples WHERE run_id = ?", (run_id,)).rowcount
+            for table in ("router_load", "models", "runs"):
+                key = "id" if table == "runs" else "run_id"
+                self.db.execute(f"DELETE FROM {table} WHERE {key} = ?", (run_id,))
+        return str(row[0]), str(row[1]), int(n)
+
     # ---- models and samples -------------------------------------------------------------
 
     def add_model(self, run_id: str, info: ModelInfo, position: int) -> None:

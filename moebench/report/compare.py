@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from moebench.errors import MoebenchError, RunNotFound
-from moebench.report.metrics import PairedResult, paired_test, passed_bool
+from moebench.report.metrics import (
+    PairedResult,
+    ok_mask,
+    paired_test,
+    passed_bool,
+    quantile,
+    warm_samples,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -23,6 +30,8 @@ CASE_KEY = ["suite", "task", "case_id"]
 #: columns of every comparison frame, after its identifying columns
 PAIRED_COLUMNS = ["n", "acc_a", "acc_b", "diff", "diff_low", "diff_high", "a_only", "b_only",
                   "p_value", "verdict"]
+#: latency columns `compare_runs` adds after PAIRED_COLUMNS (warm p50 seconds, B − A)
+LATENCY_COLUMNS = ["latency_a", "latency_b", "latency_delta", "latency_delta_pct"]
 
 
 def case_rates(samples: pd.DataFrame, unit: str = "model") -> pd.DataFrame:
@@ -91,9 +100,21 @@ def compare_runs(samples: pd.DataFrame, run_a: str, run_b: str) -> pd.DataFrame:
             if run_a in rates and run_b in rates:
                 rows.append({"model": model, "suite": suite, "task": task,
                              "run_a": run_a, "run_b": run_b,
-                             **asdict(_pair(rates, run_a, run_b))})
+                             **asdict(_pair(rates, run_a, run_b)),
+                             **latency_delta(tg, run_a, run_b)})
     return pd.DataFrame(rows, columns=["model", "suite", "task", "run_a", "run_b",
-                                       *PAIRED_COLUMNS])
+                                       *PAIRED_COLUMNS, *LATENCY_COLUMNS])
+
+
+def latency_delta(samples: pd.DataFrame, run_a: str, run_b: str) -> dict[str, float]:
+    """Warm median latency of each run's answered samples, and B − A (seconds and share of A)."""
+    ok = samples[ok_mask(samples)]
+    runs = ok["run_id"].astype(str)
+    a = quantile(warm_samples(ok[runs == run_a])["latency_s"], 0.5)
+    b = quantile(warm_samples(ok[runs == run_b])["latency_s"], 0.5)
+    delta = b - a
+    return {"latency_a": a, "latency_b": b, "latency_delta": delta,
+            "latency_delta_pct": delta / a if a and a == a else float("nan")}
 
 
 def multi_run_models(samples: pd.DataFrame) -> set[str]:

@@ -269,7 +269,12 @@ def _run_comparisons(samples: pd.DataFrame, runs: pd.DataFrame | None,
     pairs = list(compare) if compare is not None else run_pairs(run_ids)
     frames = [compare_runs(samples, a, b) for a, b in pairs]
     frame = pd.concat(frames) if frames else pd.DataFrame()
-    return [_verdict_row(r, r["run_a"], r["run_b"]) for r in _records(frame)]
+    from moebench.report.tables import latency_delta_text
+
+    return [{**_verdict_row(r, r["run_a"], r["run_b"]),
+             "latency_delta_text": latency_delta_text(r.get("latency_delta"),
+                                                      r.get("latency_delta_pct"))}
+            for r in _records(frame)]
 
 
 def _human(n: Any) -> str:

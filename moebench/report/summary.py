@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 #: Columns after SAMPLE_COLUMNS in the samples CSV: why a case passed or failed.
 SAMPLE_CSV_EXTRA = ("prompt", "expected_detail", "explanation")
 #: Columns after SUMMARY_COLUMNS (the contract allows more to follow).
-SUMMARY_EXTRA = ("ttft_p95_s", "queue_p50_s", "loads", "timing_source", "run_id")
+SUMMARY_EXTRA = ("ttft_p95_s", "queue_p50_s", "loads", "timing_source", "run_id",
+                 "prompt_tokens_p50", "output_tokens_p50", "prefill_tokens_per_s")
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _GROUP = ["run_id", "model", "backend", "suite", "task"]
@@ -55,8 +56,20 @@ def _summary_row(key: tuple[Any, ...], g: pd.DataFrame, model: Any) -> dict[str,
         "load_s": getattr(model, "load_s", None),
         "ttft_p95_s": quantile(warm["ttft_s"], 0.95), "queue_p50_s": quantile(warm["queue_s"], 0.5),
         "loads": getattr(model, "loads", None), "timing_source": "+".join(sources) or None,
-        "run_id": run_id,
+        "run_id": run_id, **token_stats(ok),
     }
+
+
+def token_stats(ok: pd.DataFrame) -> dict[str, float]:
+    """Median prompt and output tokens, and median prefill speed (as `ollama run --verbose`).
+
+    Prefill tok/s = prompt tokens / server prompt-eval time, per sample, where both are known.
+    """
+    prefill = ok["prompt_tokens"].astype(float) / ok["prompt_eval_s"].astype(float).where(
+        ok["prompt_eval_s"] > 0)
+    return {"prompt_tokens_p50": quantile(ok["prompt_tokens"].astype(float), 0.5),
+            "output_tokens_p50": quantile(ok["output_tokens"].astype(float), 0.5),
+            "prefill_tokens_per_s": quantile(prefill, 0.5)}
 
 
 def summary_frame(store: Store, run_ids: Sequence[str]) -> pd.DataFrame:

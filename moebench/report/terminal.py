@@ -106,18 +106,57 @@ def _ci(row: Any) -> str:
     return f"{row.accuracy_low * 100:.0f}–{row.accuracy_high * 100:.0f}%"
 
 
-def summary_table(summary: pd.DataFrame, title: str | None = None) -> Table:
-    """Rows model × suite/task: accuracy with its 95% CI, latency p50/p95, TTFT, tok/s, errors."""
+#: summary columns: (header, cell function); those in _OPTIONAL are dropped, first first,
+#: when the table would not fit the terminal (task names never wrap mid-word instead)
+_COLUMNS: tuple[tuple[str, Any], ...] = (
+    ("acc", lambda r: _num(r.accuracy * 100, ".0f", "%")), ("95% CI", _ci),
+    ("passed", lambda r: f"{r.passed}/{r.n}"), ("p50", lambda r: _num(r.latency_p50_s, ".2f")),
+    ("p95", lambda r: _num(r.latency_p95_s, ".2f")), ("TTFT", lambda r: _num(r.ttft_p50_s, ".2f")),
+    ("in tok", lambda r: _num(getattr(r, "prompt_tokens_p50", None), ".0f")),
+    ("prefill/s", lambda r: _num(getattr(r, "prefill_tokens_per_s", None), ".0f")),
+    ("out tok", lambda r: _num(getattr(r, "output_tokens_p50", None), ".0f")),
+    ("tok/s", lambda r: _num(r.tokens_per_s, ".1f")),
+    ("err", lambda r: f"[red]{r.errors}[/]" if r.errors else "0"),
+)
+_OPTIONAL = ("in tok", "out tok", "p95", "prefill/s", "TTFT", "passed", "95% CI")
+_CAPTION = "seconds; in/out tok: median prompt/output tokens; prefill/s, tok/s: their speeds"
+
+
+def summary_table(summary: pd.DataFrame, title: str | None = None,
+                  width: int | None = None) -> Table:
+    """Rows model × suite/task: accuracy with its 95% CI, latency p50/p95, TTFT, tokens in and
+    out with their speeds (as `ollama run --verbose`), errors.
+
+    `width`: the terminal's width; optional columns are left out until the table fits.
+    """
+    shown = [name for name, _ in _COLUMNS]
+    table = _summary_table(summary, title, shown)
+    for name in _OPTIONAL:
+        if width is None or _width(table) <= width:
+            break
+        shown.remove(name)
+        table = _summary_table(summary, title, shown)
+    hidden = [name for name, _ in _COLUMNS if name not in shown]
+    table.caption = _CAPTION + (f"; hidden to fit {width} columns: {', '.join(hidden)}"
+                                if hidden else "")
+    return table
+
+
+def _width(table: Table) -> int:
+    return Console(width=1000).measure(table).maximum
+
+
+def _summary_table(summary: pd.DataFrame, title: str | None, shown: list[str]) -> Table:
     table = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD,
-                  show_edge=False, padding=(0, 1, 0, 0), caption="latency, TTFT in seconds",
-                  caption_justify="left")
+                  show_edge=False, padding=(0, 1, 0, 0), caption_justify="left")
     runs = summary["run_id"].nunique() > 1  # several runs: say which row is which
     if runs:
         table.add_column("run", no_wrap=True)
     width = max([len(str(m)) for m in summary["model"]] + [5])
-    table.add_column("model", no_wrap=True, min_width=min(width, 40))
-    table.add_column("task", overflow="fold", min_width=10)
-    for name in ("acc", "95% CI", "passed", "p50", "p95", "TTFT", "tok/s", "err"):
+    table.add_column("model", no_wrap=True, min_width=min(width, 40), overflow="ellipsis")
+    table.add_column("task", no_wrap=True, overflow="ellipsis")
+    cells = [(name, fn) for name, fn in _COLUMNS if name in shown]
+    for name, _ in cells:
         table.add_column(name, justify="right", no_wrap=True)
     previous = None
     for row in summary.itertuples(index=False):
@@ -125,12 +164,8 @@ def summary_table(summary: pd.DataFrame, title: str | None = None) -> Table:
         model = "" if key == previous else escape(str(row.model))
         lead = ([row.run_id if key[0] != (previous or ("",))[0] else ""] if runs else [])
         previous = key
-        errors = f"[red]{row.errors}[/]" if row.errors else "0"
         task = row.task if row.task == row.suite else f"{row.suite}/{row.task}"
-        table.add_row(*lead, model, escape(str(task)), _num(row.accuracy * 100, ".0f", "%"), _ci(row),
-                      f"{row.passed}/{row.n}", _num(row.latency_p50_s, ".2f"),
-                      _num(row.latency_p95_s, ".2f"), _num(row.ttft_p50_s, ".2f"),
-                      _num(row.tokens_per_s, ".1f"), errors)
+        table.add_row(*lead, model, escape(str(task)), *(fn(row) for _, fn in cells))
     return table
 
 
@@ -189,6 +224,7 @@ def print_table(console: Console, table: Table) -> None:
 def print_results(console: Console, summary: pd.DataFrame, models: pd.DataFrame,
                   title: str | None = None) -> None:
     """The results table and one line per model (load, memory, experts, loads)."""
-    print_table(console, summary_table(summary, title))
+    width = console.width if console.is_terminal else None
+    print_table(console, summary_table(summary, title, width=width))
     for row in models.itertuples(index=False):
         console.print(escape(model_line(row)), soft_wrap=True, highlight=False)
