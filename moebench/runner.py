@@ -144,6 +144,10 @@ def _execute(plan: _Plan, backend: Backend, store: Store, events: RunEvents) -> 
     # one worker pool for the whole run: each worker's client (and its keep-alive connection)
     # is set up once and serves every model
     pool = _pool(plan.options.concurrency)
+    # Optional event (older RunEvents lack it): the whole run's size, for an overall bar.
+    on_run_start = getattr(events, "on_run_start", None)
+    if on_run_start is not None:
+        on_run_start(len(plan.options.models), len(plan.requests))
     try:
         for position, model in enumerate(plan.options.models):
             infos.append(_run_model(plan, backend, store, events, position, model, tally, pool))

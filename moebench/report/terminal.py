@@ -33,7 +33,11 @@ if TYPE_CHECKING:
 
 
 class RichProgress:
-    """RunEvents drawn on `console` (stderr); use as a context manager around `runner.run`."""
+    """RunEvents drawn on `console` (stderr); use as a context manager around `runner.run`.
+
+    On a terminal: one bar for the whole run (samples done of all models, running accuracy,
+    errors so far) above one bar per model (task being run, ETA, last decode speed).
+    """
 
     def __init__(self, console: Console) -> None:
         self.console = console
@@ -44,9 +48,12 @@ class RichProgress:
             TextColumn("{task.fields[speed]}"), console=console, disable=not self.live,
             transient=False)
         self._task: TaskID | None = None
+        self._overall: TaskID | None = None
+        self._per_model = 0
         self._model = ""
         self._started = 0.0
         self._done = self._errors = 0
+        self.tally = RunningTally()
 
     def __enter__(self) -> RichProgress:
         self.progress.start()
@@ -55,10 +62,18 @@ class RichProgress:
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
 
+    def on_run_start(self, models: int, per_model: int) -> None:
+        """The overall bar: every sample of every model."""
+        self._per_model = per_model
+        self._overall = self.progress.add_task("all models", total=models * per_model,
+                                               speed=self.tally.text())
+
     def on_model_start(self, info: ModelInfo, total: int) -> None:
         """A new bar for the model (its warm-up is already done)."""
         self._model, self._started = info.name, time.perf_counter()
         self._done = self._errors = 0
+        if self._overall is not None and self._per_model > total:  # kept from before
+            self.progress.advance(self._overall, self._per_model - total)
         load = f" (loaded in {info.load_s:.1f} s)" if info.load_s is not None else ""
         if not self.live:
             self.console.print(f"{escape(info.name)}{load}: {total} samples to run",
@@ -66,9 +81,12 @@ class RichProgress:
         self._task = self.progress.add_task(escape(info.name), total=total, speed="")
 
     def on_sample(self, record: Record) -> None:
-        """Advance the bar; show the task being run and the last decode speed."""
+        """Advance the bars; show the task being run, the last decode speed, the tally."""
         self._done += 1
         self._errors += record.error is not None
+        self.tally.add(record)
+        if self._overall is not None:
+            self.progress.update(self._overall, advance=1, speed=self.tally.text())
         if self._task is None:
             return
         tps = record.completion.tokens_per_s if record.completion else None
@@ -84,11 +102,37 @@ class RichProgress:
         if not self.live:
             elapsed = time.perf_counter() - self._started
             self.console.print(f"{escape(info.name)}: {self._done} samples, {self._errors} "
-                               f"errors in {elapsed:.1f} s", soft_wrap=True, highlight=False)
+                               f"errors in {elapsed:.1f} s · run so far: "
+                               f"{self.tally.text(markup=False)}", soft_wrap=True,
+                               highlight=False)
 
     def on_note(self, message: str) -> None:
         """One dim line above the bars."""
         self.console.print(f"[dim]{escape(message)}[/]", soft_wrap=True, highlight=False)
+
+
+class RunningTally:
+    """Passed / scored and errors so far, over every model of the run."""
+
+    def __init__(self) -> None:
+        self.scored = self.passed = self.errors = 0
+
+    def add(self, record: Record) -> None:
+        """Count one sample (an error counts as an error, not as a scored sample)."""
+        if record.error is not None:
+            self.errors += 1
+        elif record.score is not None:
+            self.scored += 1
+            self.passed += bool(record.score.passed)
+
+    def text(self, markup: bool = True) -> str:
+        """`acc 75% (3/4) · 1 error`."""
+        acc = f"acc {self.passed / self.scored:.0%} ({self.passed}/{self.scored})" if (
+            self.scored) else "acc –"
+        errors = f"{self.errors} error{'s' if self.errors != 1 else ''}"
+        if markup and self.errors:
+            errors = f"[red]{errors}[/]"
+        return f"{acc} · {errors}"
 
 
 # ---- tables -----------------------------------------------------------------------------
