@@ -351,6 +351,13 @@ class Store:
                 "passed = :passed, explanation = :explanation, expected = :expected, "
                 "expected_detail = :expected_detail WHERE rowid = :rowid", changes)
 
+    def generation_options(self, run_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Distinct generation options per run × suite × task (`options` decoded), run order."""
+        rows = self.db.execute(
+            f"SELECT DISTINCT run_id, suite, task, options FROM samples WHERE run_id IN "
+            f"({_marks(run_ids)}) ORDER BY run_id, seq", list(run_ids))
+        return [{**dict(r), "options": json.loads(r["options"] or "{}")} for r in rows]
+
     def transcript_rows(self, run_id: str) -> list[dict[str, Any]]:
         """Every sample of a run with prompt, output and verdict, in run order (`show`)."""
         rows = self.db.execute(

@@ -110,6 +110,8 @@ def _missing(v: Any) -> bool:
 def render_html(samples: pd.DataFrame, models: pd.DataFrame | None = None,
                 router: pd.DataFrame | None = None, runs: pd.DataFrame | None = None,
                 *, compare: Sequence[tuple[str, str]] | None = None,
+                settings: Sequence[dict[str, Any]] | None = None,
+                generation: Sequence[dict[str, Any]] | None = None,
                 title: str = "moebench report") -> str:
     """The whole report as one HTML string.
 
@@ -120,6 +122,9 @@ def render_html(samples: pd.DataFrame, models: pd.DataFrame | None = None,
         runs: `Store.runs_frame()` rows, shown as the header table, optional.
         compare: (run A, run B) pairs to line up; default: the first run (in sample order)
             against each later one.
+        settings: `Store.run()` rows (machine, backend, host, options), shown as the
+            hardware and run settings, optional.
+        generation: `Store.generation_options()` rows, optional.
         title: page title.
     """
     from moebench import __version__
@@ -128,7 +133,8 @@ def render_html(samples: pd.DataFrame, models: pd.DataFrame | None = None,
     labelled = label_runs(samples, multi)
     assert labelled is not None
     models_l, router_l = label_runs(models, multi), label_runs(router, multi)
-    colors = {m: charts.color(i) for i, m in enumerate(dict.fromkeys(labelled["model"]))}
+    colors = charts.model_colors(dict.fromkeys(labelled["model"]))
+    colors = {m: colors[m] for m in dict.fromkeys(labelled["model"])}  # legend in run order
     per_task, per_model = task_table(labelled, models_l), model_table(labelled, models_l)
     context = {
         "title": title, "version": __version__, "n_samples": len(samples),
@@ -143,6 +149,8 @@ def render_html(samples: pd.DataFrame, models: pd.DataFrame | None = None,
         "moe": _moe_rows(models_l, colors),
         "heatmaps": _heatmaps(router_l, _expert_counts(models_l)),
         **_samples_context(labelled),
+        "settings": [_settings_row(r) for r in settings or ()],
+        "generation": _generation_rows(generation or ()),
     }
     return _environment().get_template("report.html.j2").render(**context)
 
@@ -345,6 +353,37 @@ def _heatmaps(router: pd.DataFrame | None,
     return out
 
 
+_RUN_OPTIONS = ("repeats", "limit", "concurrency", "timeout", "retries", "dtype", "device")
+
+
+def _settings_row(run: dict[str, Any]) -> dict[str, Any]:
+    """One run's hardware and settings, as short display strings."""
+    machine = run.get("machine") or {}
+    options = run.get("options") or {}
+    hardware = [machine.get("cpu"), machine.get("cores") and f"{machine['cores']} cores",
+                machine.get("ram_bytes") and f"{human_bytes(machine['ram_bytes'])} RAM",
+                machine.get("gpu"), machine.get("os"),
+                machine.get("python") and f"Python {machine['python']}",
+                machine.get("torch") and f"torch {machine['torch']}"]
+    shown = [f"{k} {options[k]}" for k in _RUN_OPTIONS if options.get(k) is not None]
+    return {"run_id": run.get("id") or DASH, "backend": run.get("backend") or DASH,
+            "host": run.get("host") or DASH, "server": run.get("server_version") or DASH,
+            "version": run.get("moebench_version") or DASH,
+            "hardware": " · ".join(str(h) for h in hardware if h) or DASH,
+            "options": " · ".join(shown) or DASH}
+
+
+def _generation_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
+    """Distinct generation option sets, each with the suite/task pairs that used it."""
+    groups: dict[str, list[str]] = {}
+    for r in rows:
+        text = " · ".join(f"{k} {v}" for k, v in sorted(r["options"].items())) or "defaults"
+        where = f"{r['suite']}/{r['task']}"
+        if where not in groups.setdefault(text, []):
+            groups[text].append(where)
+    return [{"options": k, "tasks": ", ".join(v)} for k, v in groups.items()]
+
+
 def _samples_context(samples: pd.DataFrame) -> dict[str, Any]:
     """Rows of the per-sample table (outputs capped at MAX_OUTPUT_CHARS)."""
     passed = passed_bool(samples) if len(samples) else []
@@ -413,7 +452,9 @@ def write_html(store: Any, run_ids: Sequence[str], path: str | Path, *,
     if runs is not None and "run_id" in runs:
         runs = runs[runs["run_id"].astype(str).isin([str(r) for r in run_ids])]
     pairs = list(compare) if compare is not None else run_pairs(run_ids)
-    html = render_html(frames[0], frames[1], frames[2], runs, compare=pairs)
+    html = render_html(frames[0], frames[1], frames[2], runs, compare=pairs,
+                       settings=[store.run(r) for r in run_ids],
+                       generation=store.generation_options(run_ids))
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(html, encoding="utf-8")
