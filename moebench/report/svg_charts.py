@@ -36,18 +36,21 @@ def name_color(name: str) -> int:
 def model_colors(names: Iterable[str]) -> dict[str, str]:
     """Model name → colour, the same in every report: the palette slot its name hashes to.
 
-    When two names of one report hash to the same slot, the one later in sorted order takes
-    the next free slot (so the result depends on the set of names, never on their order).
+    When names of one report share a slot, the first in sorted order keeps it and the others
+    take the next slot no name of the report hashes to; every other name keeps its own slot,
+    so the result depends on the set of names, never on their order.
     """
-    taken: dict[int, str] = {}
-    out: dict[str, str] = {}
-    for name in sorted(set(names)):
+    ordered = sorted(set(names))
+    keeper: dict[int, str] = {}
+    for name in ordered:
+        keeper.setdefault(name_color(name), name)
+    out = {name: PALETTE[slot] for slot, name in keeper.items()}
+    taken = set(keeper)
+    for name in (n for n in ordered if n not in out):
         slot = name_color(name)
-        for step in range(len(PALETTE)):
-            if (slot + step) % len(PALETTE) not in taken:
-                slot = (slot + step) % len(PALETTE)
-                break
-        taken.setdefault(slot, name)  # more than ten models: colours repeat
+        free = [(slot + step) % len(PALETTE) for step in range(1, len(PALETTE))]
+        slot = next((s for s in free if s not in taken), slot)  # > 10 models: colours repeat
+        taken.add(slot)
         out[name] = PALETTE[slot]
     return out
 
