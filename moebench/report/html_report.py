@@ -102,6 +102,12 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 def _missing(v: Any) -> bool:
     """None, NaN, pd.NA or NaT (not containers such as the models frame's `extra` dict)."""
+    if v is None:
+        return True
+    if isinstance(v, float):
+        return v != v  # NaN; the common cases skip pandas' slower checks (30k cells a report)
+    if isinstance(v, (str, int, dict, list, tuple)):
+        return False
     import pandas as pd
 
     return bool(pd.api.types.is_scalar(v) and pd.isna(v))
