@@ -28,6 +28,8 @@ FILE_TYPE = {"F32": gguf.LlamaFileType.ALL_F32, "F16": gguf.LlamaFileType.MOSTLY
              "Q8_0": gguf.LlamaFileType.MOSTLY_Q8_0, "Q4_0": gguf.LlamaFileType.MOSTLY_Q4_0,
              "Q5_0": gguf.LlamaFileType.MOSTLY_Q5_0}
 EXPERT_PARTS = {"mixtral": {"w1": "gate", "w3": "up", "w2": "down"}}
+#: Ollama's convert_mixtral.go merges w1 → ffn_gate_exps, w2 → ffn_up_exps, w3 → ffn_down_exps
+OLLAMA_MIXTRAL = {"w1": "gate", "w2": "up", "w3": "down"}
 
 
 def permute(weights: np.ndarray, n_head: int, n_head_kv: int | None) -> np.ndarray:
@@ -39,7 +41,7 @@ def permute(weights: np.ndarray, n_head: int, n_head_kv: int | None) -> np.ndarr
 
 
 def convert(folder: Path, out: Path, qtype: str = "F32", *, legacy_kv_b: bool = False,
-            split_experts: bool = False) -> Path:
+            split_experts: bool = False, ollama_swap: bool = False) -> Path:
     """Write `folder` (a tiny `save_pretrained` checkpoint) as GGUF file `out`."""
     cfg = json.loads((folder / "config.json").read_text())
     family = cfg["model_type"]
@@ -49,7 +51,8 @@ def convert(folder: Path, out: Path, qtype: str = "F32", *, legacy_kv_b: bool = 
     writer.add_file_type(FILE_TYPE[qtype])
     _vocab(writer, folder)
     tensors = {k: v.astype(np.float32) for k, v in load_file(str(folder / "model.safetensors")).items()}
-    for name, data in _gguf_tensors(family, cfg, tensors, arch, legacy_kv_b, split_experts):
+    parts = OLLAMA_MIXTRAL if ollama_swap else None
+    for name, data in _gguf_tensors(family, cfg, tensors, arch, legacy_kv_b, split_experts, parts):
         _add(writer, name, data, qtype)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
@@ -141,14 +144,15 @@ def _vocab(w: gguf.GGUFWriter, folder: Path) -> None:
 
 
 def _gguf_tensors(family: str, cfg: dict[str, Any], tensors: dict[str, np.ndarray],
-                  arch: gguf.MODEL_ARCH, legacy: bool, split: bool):
+                  arch: gguf.MODEL_ARCH, legacy: bool, split: bool,
+                  parts: dict[str, str] | None = None):
     layers = cfg.get("num_hidden_layers") or cfg["n_layers"]
     names = gguf.get_tensor_name_map(arch, layers)
     experts: dict[tuple[int, str], dict[int, np.ndarray]] = {}
     for hf, data in tensors.items():
-        parts = hf.split(".")
-        if ".experts." in hf and family != "dbrx" and parts[-3].isdigit():
-            experts.setdefault((int(parts[2]), parts[-2]), {})[int(parts[-3])] = data
+        bits = hf.split(".")
+        if ".experts." in hf and family != "dbrx" and bits[-3].isdigit():
+            experts.setdefault((int(bits[2]), bits[-2]), {})[int(bits[-3])] = data
             continue
         if family == "mixtral" and hf.endswith(("q_proj.weight", "k_proj.weight")):
             kv = cfg["num_key_value_heads"] if "k_proj" in hf else None
@@ -165,7 +169,8 @@ def _gguf_tensors(family: str, cfg: dict[str, Any], tensors: dict[str, np.ndarra
                     hf, try_suffixes=(".weight", ".bias")))
         assert name is not None, hf
         yield name, data
-    part_of = EXPERT_PARTS.get(family, {"gate_proj": "gate", "up_proj": "up", "down_proj": "down"})
+    part_of = parts or EXPERT_PARTS.get(family, {"gate_proj": "gate", "up_proj": "up",
+                                                 "down_proj": "down"})
     for (layer, matrix), per_expert in sorted(experts.items()):
         part = part_of[matrix]
         stack = np.stack([per_expert[e] for e in sorted(per_expert)])
