@@ -1,7 +1,7 @@
 """GGUF hyper-parameters → the config.json an engine family reads (then `read_config` → ModelArgs).
 
 Each GGUF architecture (`general.architecture`: `llama` with experts = Mixtral, `qwen2moe`,
-`qwen3moe`, `olmoe`, `deepseek2`, `dbrx`) maps its `<arch>.*` keys onto the Hugging Face
+`qwen3moe`, `olmoe`, `deepseek2`, `dbrx`, `gpt-oss`) maps its `<arch>.*` keys onto the Hugging Face
 keys of the matching family, so one `read_config` serves both formats. What GGUF does not
 store is recovered as llama.cpp does: dense layers from the tensors present (no
 `ffn_gate_inp`), biases from `attn_q.bias`, the vocabulary size from the token list, tied
@@ -19,7 +19,7 @@ from moebench.errors import EngineError
 
 #: GGUF architecture → engine family (`model_type`)
 FAMILIES = {"llama": "mixtral", "qwen2moe": "qwen2_moe", "qwen3moe": "qwen3_moe", "olmoe": "olmoe",
-            "deepseek2": "deepseek_v2", "dbrx": "dbrx"}
+            "deepseek2": "deepseek_v2", "dbrx": "dbrx", "gpt-oss": "gpt_oss"}
 #: router renormalisation each llama.cpp graph hard-codes when the file has no expert_weights_norm
 NORM_TOPK_DEFAULT = {"llama": True, "qwen2moe": False, "qwen3moe": True, "olmoe": False,
                      "deepseek2": False}
@@ -193,6 +193,19 @@ def _dbrx(gguf: GGUFFile, keys: _Keys) -> dict[str, Any]:
             **special_ids(gguf)}
 
 
+def _gpt_oss(gguf: GGUFFile, keys: _Keys) -> dict[str, Any]:
+    """GPT-OSS: YaRN without truncation (as transformers' default), sliding window on even
+    layers (llama.cpp's swa pattern 2, transformers' default layer_types), SwiGLU clamp from
+    `swiglu_clamp_exp` when the file has it (llama.cpp's graph uses 7.0)."""
+    cfg = _common(gguf, keys)
+    cfg["rope_parameters"] |= {"truncate": False}
+    clamp = keys.get("swiglu_clamp_exp")
+    return cfg | {"intermediate_size": keys.need("expert_feed_forward_length"),
+                  "sliding_window": keys.get("attention.sliding_window"),
+                  "swiglu_limit": float(clamp) if clamp else 7.0,
+                  "attention_bias": "blk.0.attn_q.bias" in gguf.tensors}
+
+
 _BUILDERS: dict[str, Callable[[GGUFFile, _Keys], dict[str, Any]]] = {
     "llama": _mixtral, "qwen2moe": _qwen, "qwen3moe": _qwen, "olmoe": _olmoe,
-    "deepseek2": _deepseek2, "dbrx": _dbrx}
+    "deepseek2": _deepseek2, "dbrx": _dbrx, "gpt-oss": _gpt_oss}

@@ -152,6 +152,8 @@ def virtual_tensors(gguf: GGUFFile, family: str, cfg: Mapping[str, Any]) -> dict
     """HF name → Virtual for every tensor of `gguf`, for engine family `family`."""
     if family == "dbrx":
         return _dbrx(gguf, cfg)
+    if family == "gpt_oss":
+        return _gpt_oss(gguf, cfg)
     table, router, experts, matrices = LAYOUT[family]
     out = _direct(gguf, GLOBAL)
     for i in range(int(cfg["num_hidden_layers"])):
@@ -282,3 +284,44 @@ def _dbrx_experts(gguf: GGUFFile, name: str, down: bool) -> Virtual:
         return (values.transpose(0, 2, 1) if down else values).reshape(e * inner, -1)
 
     return Virtual((e * inner, cols if not down else rows), (name,), read)
+
+
+GPT_OSS = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
+           "self_attn.o_proj": "attn_output", "input_layernorm": "attn_norm",
+           "post_attention_layernorm": "post_attention_norm", "mlp.router": "ffn_gate_inp"}
+
+
+def _gpt_oss(gguf: GGUFFile, cfg: Mapping[str, Any]) -> dict[str, Virtual]:
+    """GPT-OSS: llama.cpp splits HF's interleaved `gate_up_proj [E, H, 2I]` into
+    `ffn_gate_exps` / `ffn_up_exps [E, I, H]` (MXFP4) and transposes `down_proj` to `[E, H, I]`;
+    the sinks are `attn_sinks.weight`. Re-interleave and transpose back."""
+    out = _direct(gguf, GLOBAL)
+    for i in range(int(cfg["num_hidden_layers"])):
+        src, blk = f"model.layers.{i}.", f"blk.{i}."
+        out |= _direct(gguf, {src + k: blk + v for k, v in GPT_OSS.items()})
+        sinks = blk + "attn_sinks.weight"
+        if sinks in gguf.tensors:
+            out[src + "self_attn.sinks"] = _whole(gguf, sinks)
+        out |= _gpt_oss_experts(gguf, src + "mlp.experts.", blk)
+    return out
+
+
+def _gpt_oss_experts(gguf: GGUFFile, src: str, blk: str) -> dict[str, Virtual]:
+    gate, up, down = (f"{blk}ffn_{p}_exps" for p in ("gate", "up", "down"))
+    if not all(n + ".weight" in gguf.tensors for n in (gate, up, down)):
+        return {}
+    e, inner, hidden = gguf.shape(gate + ".weight")
+
+    def interleave(suffix: str) -> np.ndarray:  # [E, I, …] twice → [E, 2I, …] rows g0 u0 g1 u1
+        both = np.stack([gguf.array(gate + suffix), gguf.array(up + suffix)], axis=2)
+        return both.reshape(e, 2 * inner, *both.shape[3:])
+
+    out = {src + "gate_up_proj": Virtual((e, hidden, 2 * inner), (gate + ".weight", up + ".weight"),
+                                         lambda: interleave(".weight").transpose(0, 2, 1)),
+           src + "down_proj": Virtual((e, inner, hidden), (down + ".weight",),
+                                      lambda: gguf.array(down + ".weight").transpose(0, 2, 1))}
+    if gate + ".bias" in gguf.tensors:
+        out[src + "gate_up_proj_bias"] = Virtual((e, 2 * inner), (gate + ".bias", up + ".bias"),
+                                                 lambda: interleave(".bias"))
+        out[src + "down_proj_bias"] = _whole(gguf, down + ".bias")
+    return out

@@ -23,10 +23,11 @@ from safetensors.numpy import load_file
 
 ARCH = {"mixtral": gguf.MODEL_ARCH.LLAMA, "qwen2_moe": gguf.MODEL_ARCH.QWEN2MOE,
         "qwen3_moe": gguf.MODEL_ARCH.QWEN3MOE, "olmoe": gguf.MODEL_ARCH.OLMOE,
-        "deepseek_v2": gguf.MODEL_ARCH.DEEPSEEK2, "dbrx": gguf.MODEL_ARCH.DBRX}
+        "deepseek_v2": gguf.MODEL_ARCH.DEEPSEEK2, "dbrx": gguf.MODEL_ARCH.DBRX,
+        "gpt_oss": gguf.MODEL_ARCH.GPT_OSS}
 FILE_TYPE = {"F32": gguf.LlamaFileType.ALL_F32, "F16": gguf.LlamaFileType.MOSTLY_F16,
              "Q8_0": gguf.LlamaFileType.MOSTLY_Q8_0, "Q4_0": gguf.LlamaFileType.MOSTLY_Q4_0,
-             "Q5_0": gguf.LlamaFileType.MOSTLY_Q5_0}
+             "Q5_0": gguf.LlamaFileType.MOSTLY_Q5_0, "MXFP4": gguf.LlamaFileType.MOSTLY_MXFP4_MOE}
 EXPERT_PARTS = {"mixtral": {"w1": "gate", "w3": "up", "w2": "down"}}
 #: Ollama's convert_mixtral.go merges w1 → ffn_gate_exps, w2 → ffn_up_exps, w3 → ffn_down_exps
 OLLAMA_MIXTRAL = {"w1": "gate", "w2": "up", "w3": "down"}
@@ -93,6 +94,14 @@ def _hparams(w: gguf.GGUFWriter, family: str, cfg: dict[str, Any], legacy: bool)
         w.add_rope_dimension_count(cfg["hidden_size"] // heads)
     if family == "deepseek_v2":
         _deepseek_hparams(w, cfg, rope, legacy)
+    if family == "gpt_oss":  # GptOssModel.set_gguf_parameters
+        w.add_sliding_window(cfg["sliding_window"])
+        w.add_expert_feed_forward_length(cfg["intermediate_size"])
+        w.add_key_length(cfg["head_dim"]); w.add_value_length(cfg["head_dim"])
+        w.add_rope_scaling_type(gguf.RopeScalingType.YARN)
+        w.add_rope_scaling_factor(rope["factor"])
+        w.add_rope_scaling_orig_ctx_len(rope.get("original_max_position_embeddings", 4096))
+        w.add_swiglu_clamp_exp([cfg["swiglu_limit"]] * cfg["num_hidden_layers"])
 
 
 def _deepseek_hparams(w: gguf.GGUFWriter, cfg: dict[str, Any], rope: dict[str, Any],
@@ -160,6 +169,9 @@ def _gguf_tensors(family: str, cfg: dict[str, Any], tensors: dict[str, np.ndarra
         if family == "deepseek_v2" and hf.endswith("kv_b_proj.weight") and not legacy:
             yield from _split_kv_b(names, hf, data, cfg)
             continue
+        if family == "gpt_oss" and (".experts." in hf or hf.endswith("sinks")):
+            yield from _gpt_oss(names, hf, data)
+            continue
         if family == "dbrx" and ".experts.mlp." in hf:
             yield _dbrx_expert(names, hf, data, cfg)
             continue
@@ -189,6 +201,29 @@ def _split_kv_b(names: gguf.TensorNameMap, hf: str, data: np.ndarray, cfg: dict[
     yield names.get_name(hf.replace("kv_b_proj", "v_b_proj"), try_suffixes=(".weight",)), np.ascontiguousarray(v_b)
 
 
+def _gpt_oss(names: gguf.TensorNameMap, hf: str, data: np.ndarray):
+    """GptOssModel.modify_tensors for unquantised experts: split the interleaved gate/up,
+    transpose to `[E, out, in]`; `sinks` gets a `.weight` suffix."""
+    def name(new: str) -> str:
+        found = names.get_name(new, try_suffixes=(".weight", ".bias"))
+        assert found is not None, new
+        return found
+
+    if hf.endswith("sinks"):
+        yield name(hf + ".weight"), data
+    elif hf.endswith("gate_up_proj_bias"):
+        yield name(hf.replace("gate_up_proj_bias", "gate_proj.bias")), data[..., ::2].copy()
+        yield name(hf.replace("gate_up_proj_bias", "up_proj.bias")), data[..., 1::2].copy()
+    elif hf.endswith("gate_up_proj"):
+        rows = data.transpose(0, 2, 1)  # [E, 2I, H]
+        yield name(hf.replace("gate_up_proj", "gate_proj.weight")), rows[:, ::2].copy()
+        yield name(hf.replace("gate_up_proj", "up_proj.weight")), rows[:, 1::2].copy()
+    elif hf.endswith("down_proj_bias"):
+        yield name(hf.replace("down_proj_bias", "down_proj.bias")), data
+    else:
+        yield name(hf.replace("down_proj", "down_proj.weight")), data.transpose(0, 2, 1).copy()
+
+
 def _dbrx_expert(names: gguf.TensorNameMap, hf: str, data: np.ndarray, cfg: dict[str, Any]):
     ffn = cfg["ffn_config"]
     data = data.reshape(ffn["moe_num_experts"], ffn["ffn_hidden_size"], cfg["d_model"])
@@ -199,6 +234,7 @@ def _dbrx_expert(names: gguf.TensorNameMap, hf: str, data: np.ndarray, cfg: dict
 
 def _add(w: gguf.GGUFWriter, name: str, data: np.ndarray, qtype: str) -> None:
     keep = data.ndim < 2 or name.endswith(("ffn_gate_inp.weight", "_norm.weight"))
+    keep = keep or (qtype == "MXFP4" and not name.endswith("_exps.weight"))  # MXFP4_MOE
     kind = gguf.GGMLQuantizationType[qtype]
     block = gguf.GGML_QUANT_SIZES[kind][0]
     if qtype == "F32" or keep or data.shape[-1] % block:

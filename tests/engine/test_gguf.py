@@ -27,13 +27,10 @@ GREEDY = ["mixtral", "deepseek_v2", "qwen2_moe"]
 
 
 @pytest.fixture(scope="module")
-def qwen2(tmp_path_factory: pytest.TempPathFactory) -> Case:
-    return build_more("qwen2_moe", tmp_path_factory.mktemp("qwen2"))
-
-
-@pytest.fixture(scope="module")
-def cases(checkpoints: dict[str, Case], qwen2: Case) -> dict[str, Case]:
-    return {**checkpoints, "qwen2_moe": qwen2}
+def cases(checkpoints: dict[str, Case], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Case]:
+    root = tmp_path_factory.mktemp("more")
+    more = {name: build_more(name, root) for name in ("qwen2_moe", "qwen3_moe", "olmoe", "gpt_oss")}
+    return {**checkpoints, **more}
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +56,7 @@ def test_f32_gguf_greedy_tokens_equal_transformers(cases: dict[str, Case], gguf_
 
 
 @pytest.mark.parametrize("name,kw", [
-    ("dbrx", {}), ("deepseek_v2_yarn", {}),
+    ("dbrx", {}), ("deepseek_v2_yarn", {}), ("qwen3_moe", {}), ("olmoe", {}), ("gpt_oss", {}),
     ("deepseek_v2", {"legacy_kv_b": True}),  # Ollama / older llama.cpp: attn_kv_b, key_length
     ("mixtral", {"split_experts": True}),  # old Mixtral pulls: blk.N.ffn_gate.E.weight
     ("mixtral", {"ollama_swap": True}),  # Ollama's convert_mixtral: w2 under ffn_up_exps
@@ -90,7 +87,8 @@ def test_q8_0_logits_close_and_top1_agrees(cases: dict[str, Case], gguf_dir: Pat
     engine = _engine(cases, gguf_dir, name, "Q8_0")
     case = cases[name]
     ids = engine.tokenizer.encode(PROMPT)
-    theirs = engine.generate(ids, max_new_tokens=64, ignore_eos=True)  # the sequence to force
+    # force transformers' greedy sequence (= the F32 GGUF engine's, tested above; cheaper)
+    theirs = _engine(cases, gguf_dir, name).generate(ids, max_new_tokens=64, ignore_eos=True)
     with torch.inference_mode():
         ref = case.hf(torch.tensor([ids + theirs])).logits[0]
         ours = engine.model(torch.tensor([ids + theirs]), 0)[0]
@@ -103,6 +101,20 @@ def test_q8_0_logits_close_and_top1_agrees(cases: dict[str, Case], gguf_dir: Pat
     # a near-tie router choice that flips moves one position a lot; the typical one stays close
     assert per_position.median().item() < 0.05 * ref.abs().max().item()
     assert engine.info.file_type == "Q8_0" and 8.0 < engine.info.bits_per_weight < 9.5
+
+
+def test_mxfp4_gpt_oss_experts(cases: dict[str, Case], gguf_dir: Path) -> None:
+    """GPT-OSS as llama.cpp ships it: MXFP4 experts (4.25 bits), the rest F32 here."""
+    engine = _engine(cases, gguf_dir, "gpt_oss", "MXFP4")
+    ids = engine.tokenizer.encode(PROMPT)
+    ids += engine.generate(ids, max_new_tokens=32, ignore_eos=True)
+    with torch.inference_mode():
+        ref = cases["gpt_oss"].hf(torch.tensor([ids])).logits[0]
+        ours = engine.model(torch.tensor([ids]), 0)[0]
+    agree = (ours.argmax(-1) == ref.argmax(-1)).float().mean().item()
+    print(f"\ngpt_oss MXFP4 experts: max |Δlogit| {(ours - ref).abs().max():.4f}, "
+          f"top-1 agreement {agree:.1%} over {len(ids)} positions")
+    assert agree >= 0.8 and engine.info.type_mix.startswith("MXFP4")
 
 
 @pytest.mark.parametrize("qtype", ["Q4_K", "Q6_K", "Q5_K", "Q3_K", "Q2_K", "Q4_0", "Q5_1"])
