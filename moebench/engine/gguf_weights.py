@@ -107,8 +107,11 @@ class GGUFCheckpoint(Checkpoint):
         return self.gguf.numel()
 
     def get(self, name: str) -> Tensor:
-        """Tensor `name` dequantised to the engine's dtype and device."""
-        return self._tensor(name).to(device=self.device, dtype=self.dtype)
+        """Tensor `name` dequantised to the engine's dtype and device, always copied into
+        torch-allocated memory (never a view of a numpy buffer), as the safetensors path does."""
+        out = torch.empty(self.shape(name), dtype=self.dtype, device=self.device)
+        self.copy_into(out, name)
+        return out
 
     def raw(self, name: str) -> Tensor:
         """Tensor `name` as float32 (GGUF has no packed form the engine reads directly)."""

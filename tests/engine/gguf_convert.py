@@ -139,15 +139,17 @@ def _vocab(w: gguf.GGUFWriter, folder: Path) -> None:
     special = {t["content"]: t["id"] for t in data.get("added_tokens", []) if t.get("special")}
     vocab |= special
     tokens = [t for t, _ in sorted(vocab.items(), key=lambda kv: kv[1])]
-    merges = [m if isinstance(m, str) else " ".join(m) for m in data["model"]["merges"]]
+    merges = [m if isinstance(m, str) else " ".join(m) for m in data["model"].get("merges", [])]
     w.add_tokenizer_model("gpt2"); w.add_tokenizer_pre("default")
     w.add_token_list(tokens)
     w.add_token_types([gguf.TokenType.CONTROL if t in special else gguf.TokenType.NORMAL
                        for t in tokens])
     w.add_token_merges(merges)
-    w.add_bos_token_id(vocab[tok_cfg["bos_token"]]); w.add_eos_token_id(vocab[tok_cfg["eos_token"]])
-    w.add_unk_token_id(vocab[tok_cfg["unk_token"]])
-    w.add_add_bos_token(True)
+    for key, add in (("bos_token", w.add_bos_token_id), ("eos_token", w.add_eos_token_id),
+                     ("unk_token", w.add_unk_token_id)):
+        if tok_cfg.get(key) in vocab:
+            add(vocab[tok_cfg[key]])
+    w.add_add_bos_token("bos_token" in tok_cfg)
     if tok_cfg.get("chat_template"):
         w.add_chat_template(tok_cfg["chat_template"])
 
