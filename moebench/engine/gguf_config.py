@@ -1,7 +1,7 @@
 """GGUF hyper-parameters → the config.json an engine family reads (then `read_config` → ModelArgs).
 
 Each GGUF architecture (`general.architecture`: `llama` with experts = Mixtral, `qwen2moe`,
-`qwen3moe`, `olmoe`, `deepseek2`, `dbrx`, `gpt-oss`) maps its `<arch>.*` keys onto the Hugging Face
+`qwen3moe`, `olmoe`, `deepseek2`, `dbrx`, `gpt-oss`, `granitemoe`) maps its `<arch>.*` keys onto the Hugging Face
 keys of the matching family, so one `read_config` serves both formats. What GGUF does not
 store is recovered as llama.cpp does: dense layers from the tensors present (no
 `ffn_gate_inp`), biases from `attn_q.bias`, the vocabulary size from the token list, tied
@@ -19,7 +19,8 @@ from moebench.errors import EngineError
 
 #: GGUF architecture → engine family (`model_type`)
 FAMILIES = {"llama": "mixtral", "qwen2moe": "qwen2_moe", "qwen3moe": "qwen3_moe", "olmoe": "olmoe",
-            "deepseek2": "deepseek_v2", "dbrx": "dbrx", "gpt-oss": "gpt_oss"}
+            "deepseek2": "deepseek_v2", "dbrx": "dbrx", "gpt-oss": "gpt_oss",
+            "granitemoe": "granitemoe"}
 #: router renormalisation each llama.cpp graph hard-codes when the file has no expert_weights_norm
 NORM_TOPK_DEFAULT = {"llama": True, "qwen2moe": False, "qwen3moe": True, "olmoe": False,
                      "deepseek2": False}
@@ -206,6 +207,19 @@ def _gpt_oss(gguf: GGUFFile, keys: _Keys) -> dict[str, Any]:
                   "attention_bias": "blk.0.attn_q.bias" in gguf.tensors}
 
 
+def _granite(gguf: GGUFFile, keys: _Keys) -> dict[str, Any]:
+    """Granite MoE: Mixtral keys plus the four scales (`attention.scale`, `embedding_scale`,
+    `residual_scale`, `logit_scale`) and the shared expert's width."""
+    cfg = _common(gguf, keys)
+    cfg.pop("head_dim", None)
+    return cfg | {"intermediate_size": keys.need("feed_forward_length"),
+                  "shared_intermediate_size": keys.get("expert_shared_feed_forward_length", 0),
+                  "attention_multiplier": keys.get("attention.scale"),
+                  "embedding_multiplier": keys.get("embedding_scale"),
+                  "residual_multiplier": keys.get("residual_scale"),
+                  "logits_scaling": keys.get("logit_scale")}
+
+
 _BUILDERS: dict[str, Callable[[GGUFFile, _Keys], dict[str, Any]]] = {
     "llama": _mixtral, "qwen2moe": _qwen, "qwen3moe": _qwen, "olmoe": _olmoe,
-    "deepseek2": _deepseek2, "dbrx": _dbrx, "gpt-oss": _gpt_oss}
+    "deepseek2": _deepseek2, "dbrx": _dbrx, "gpt-oss": _gpt_oss, "granitemoe": _granite}

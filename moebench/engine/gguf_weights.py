@@ -157,6 +157,10 @@ def virtual_tensors(gguf: GGUFFile, family: str, cfg: Mapping[str, Any]) -> dict
         return _dbrx(gguf, cfg)
     if family == "gpt_oss":
         return _gpt_oss(gguf, cfg)
+    if family in ("granitemoe", "granitemoeshared"):
+        out = _granite(gguf, cfg)
+        _unpermute(out, int(cfg["num_attention_heads"]), int(cfg["num_key_value_heads"]))
+        return out
     table, router, experts, matrices = LAYOUT[family]
     out = _direct(gguf, GLOBAL)
     for i in range(int(cfg["num_hidden_layers"])):
@@ -328,3 +332,30 @@ def _gpt_oss_experts(gguf: GGUFFile, src: str, blk: str) -> dict[str, Virtual]:
                                                  lambda: interleave(".bias"))
         out[src + "down_proj_bias"] = _whole(gguf, down + ".bias")
     return out
+
+
+def _granite(gguf: GGUFFile, cfg: Mapping[str, Any]) -> dict[str, Virtual]:
+    """Granite MoE: llama.cpp splits `input_linear [E, 2I, H]` into `ffn_gate_exps` and
+    `ffn_up_exps` (and the shared expert's into `ffn_{gate,up}_shexp`); join them back."""
+    out = _direct(gguf, GLOBAL)
+    for i in range(int(cfg["num_hidden_layers"])):
+        src, blk = f"model.layers.{i}.", f"blk.{i}."
+        out |= _direct(gguf, {src + k: blk + v for k, v in ATTENTION.items()})
+        moe = src + "block_sparse_moe."
+        out |= _direct(gguf, {moe + "router.layer": blk + "ffn_gate_inp",
+                              moe + "output_linear": blk + "ffn_down_exps",
+                              src + "shared_mlp.output_linear": blk + "ffn_down_shexp"})
+        for hf, kind in ((moe + "input_linear.weight", "exps"),
+                         (src + "shared_mlp.input_linear.weight", "shexp")):
+            gate, up = f"{blk}ffn_gate_{kind}.weight", f"{blk}ffn_up_{kind}.weight"
+            if gate in gguf.tensors and up in gguf.tensors:
+                out[hf] = _joined(gguf, gate, up)
+    return out
+
+
+def _joined(gguf: GGUFFile, first: str, second: str) -> Virtual:
+    """`first` rows then `second` rows (along the second-to-last axis)."""
+    a, b = gguf.shape(first), gguf.shape(second)
+    shape = (*a[:-2], a[-2] + b[-2], a[-1])
+    return Virtual(shape, (first, second),
+                   lambda: np.concatenate([gguf.array(first), gguf.array(second)], axis=-2))

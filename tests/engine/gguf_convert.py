@@ -24,7 +24,8 @@ from safetensors.numpy import load_file
 ARCH = {"mixtral": gguf.MODEL_ARCH.LLAMA, "qwen2_moe": gguf.MODEL_ARCH.QWEN2MOE,
         "qwen3_moe": gguf.MODEL_ARCH.QWEN3MOE, "olmoe": gguf.MODEL_ARCH.OLMOE,
         "deepseek_v2": gguf.MODEL_ARCH.DEEPSEEK2, "dbrx": gguf.MODEL_ARCH.DBRX,
-        "gpt_oss": gguf.MODEL_ARCH.GPT_OSS}
+        "gpt_oss": gguf.MODEL_ARCH.GPT_OSS, "granitemoe": gguf.MODEL_ARCH.GRANITE_MOE,
+        "granitemoeshared": gguf.MODEL_ARCH.GRANITE_MOE}
 FILE_TYPE = {"F32": gguf.LlamaFileType.ALL_F32, "F16": gguf.LlamaFileType.MOSTLY_F16,
              "Q8_0": gguf.LlamaFileType.MOSTLY_Q8_0, "Q4_0": gguf.LlamaFileType.MOSTLY_Q4_0,
              "Q5_0": gguf.LlamaFileType.MOSTLY_Q5_0, "MXFP4": gguf.LlamaFileType.MOSTLY_MXFP4_MOE}
@@ -90,8 +91,14 @@ def _hparams(w: gguf.GGUFWriter, family: str, cfg: dict[str, Any], legacy: bool)
         w.add_key_length(cfg["head_dim"]); w.add_value_length(cfg["head_dim"])
     if family == "olmoe" and cfg.get("clip_qkv"):
         w.add_clamp_kqv(cfg["clip_qkv"])
-    if family == "mixtral":
+    if family in ("mixtral", "granitemoe", "granitemoeshared"):
         w.add_rope_dimension_count(cfg["hidden_size"] // heads)
+    if family.startswith("granitemoe"):  # GraniteModel / GraniteMoeModel.set_gguf_parameters
+        w.add_attention_scale(cfg["attention_multiplier"])
+        w.add_embedding_scale(cfg["embedding_multiplier"])
+        w.add_residual_scale(cfg["residual_multiplier"]); w.add_logit_scale(cfg["logits_scaling"])
+        if cfg.get("shared_intermediate_size"):
+            w.add_expert_shared_feed_forward_length(cfg["shared_intermediate_size"])
     if family == "deepseek_v2":
         _deepseek_hparams(w, cfg, rope, legacy)
     if family == "gpt_oss":  # GptOssModel.set_gguf_parameters
@@ -165,7 +172,14 @@ def _gguf_tensors(family: str, cfg: dict[str, Any], tensors: dict[str, np.ndarra
         if ".experts." in hf and family != "dbrx" and bits[-3].isdigit():
             experts.setdefault((int(bits[2]), bits[-2]), {})[int(bits[-3])] = data
             continue
-        if family == "mixtral" and hf.endswith(("q_proj.weight", "k_proj.weight")):
+        if family.startswith("granitemoe") and hf.endswith("input_linear.weight"):
+            kind = "exps" if "block_sparse_moe" in hf else "shexp"  # GraniteMoeModel.modify_tensors
+            gate, up = np.split(data, 2, axis=-2)
+            yield f"blk.{bits[2]}.ffn_gate_{kind}.weight", np.ascontiguousarray(gate)
+            yield f"blk.{bits[2]}.ffn_up_{kind}.weight", np.ascontiguousarray(up)
+            continue
+        if (family == "mixtral" or family.startswith("granitemoe")) and hf.endswith(
+                ("q_proj.weight", "k_proj.weight")):
             kv = cfg["num_key_value_heads"] if "k_proj" in hf else None
             data = permute(data, cfg["num_attention_heads"], kv)
         if family == "deepseek_v2" and hf.endswith("kv_b_proj.weight") and not legacy:

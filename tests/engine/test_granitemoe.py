@@ -59,3 +59,15 @@ def test_granite_reads_every_tensor(granite: dict[str, Case]) -> None:
         ckpt = Checkpoint(Path(case.folder))
         family.load_weights(family.read_config(cfg), ckpt)
         assert ckpt.unused() == []
+
+
+@pytest.mark.parametrize("name", list(GRANITE))
+def test_granite_gguf_matches_transformers(granite: dict[str, Case], tmp_path: Path,
+                                          name: str) -> None:
+    pytest.importorskip("gguf")
+    from gguf_convert import convert
+
+    path = convert(granite[name].folder, tmp_path / f"{name}.gguf")  # llama.cpp: granitemoe arch
+    engine = load_model(path)
+    assert engine.info.family == "granitemoe" and engine.info.weights_format == "gguf"
+    assert max_diff(engine, granite[name].hf, steps=8) < TOL
