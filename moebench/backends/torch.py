@@ -49,8 +49,22 @@ def resolve_source(name: str) -> tuple[Path, str, str]:
         return path, path.name.removesuffix(".gguf"), gguf_digest(path)
     if name.endswith(".gguf"):
         raise ModelNotFound(f"GGUF file {path} does not exist — check the path")
-    folder, display = resolve_model(name)
+    try:
+        folder, display = resolve_model(name)
+    except ModelNotFound as error:
+        pulled = _pulled_by_ollama(name)
+        if pulled:  # `-m mixtral:8x7b` with --backend torch: point at the Ollama store copy
+            raise ModelNotFound(f"{error} — Ollama has pulled it: use -m ollama:{pulled}") from None
+        raise
     return folder, display, checkpoint_digest(folder)
+
+
+def _pulled_by_ollama(name: str) -> str | None:
+    """`name` as the local Ollama store knows it, or None."""
+    try:
+        return ollama_store.resolve(name).name
+    except ModelNotFound:
+        return None
 
 
 def gguf_digest(path: Path) -> str:

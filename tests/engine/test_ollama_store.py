@@ -120,3 +120,10 @@ def test_moebench_run_on_an_ollama_store(store: Path, tmp_path: Path,
     assert {r["model"] for r in rows} == {"tiny-moe:q8_0"} and len(rows) == 2
     html = (tmp_path / "r.html").read_text(encoding="utf-8")
     assert "GGUF Q8_0 · 8.6 bits/weight" in html and "<svg" in html and "layer 1" in html
+
+
+def test_torch_backend_points_bare_ollama_names_at_the_store(store: Path) -> None:
+    from moebench.backends.torch import resolve_source
+
+    with pytest.raises(ModelNotFound, match="use -m ollama:tiny-moe:q8_0"):
+        resolve_source("tiny-moe:q8_0")
