@@ -116,6 +116,7 @@ def test_moebench_run_on_an_ollama_store(store: Path, tmp_path: Path,
                                       "-s", "s.yaml", "--out", "out", "--html", "r.html",
                                       "--samples-csv", "samples.csv"])
     assert result.exit_code == 0, result.output
+    assert "GGUF Q8_0 · 8.6 bits/weight" in result.stdout  # the model facts line
     rows: list[dict[str, Any]] = list(csv.DictReader(open("samples.csv", encoding="utf-8")))
     assert {r["model"] for r in rows} == {"tiny-moe:q8_0"} and len(rows) == 2
     html = (tmp_path / "r.html").read_text(encoding="utf-8")
