@@ -222,6 +222,9 @@ def model_line(row: Any) -> str:
         parts.append(f"memory {human_bytes(info.size_bytes)}{split}")
     if info.experts_line():
         parts.append(info.experts_line())
+    quantization = getattr(row, "quantization", None)
+    if isinstance(quantization, str) and quantization.startswith("GGUF"):
+        parts.append(quantization)  # torch runs of GGUF weights: `GGUF Q4_K_M · 4.8 bits/weight`
     loads = _int(row.loads)
     if loads is not None:
         parts.append(f"{loads} load{'s' if loads != 1 else ''}")
