@@ -6,6 +6,13 @@ moment it completes (one transaction each), so Ctrl-C or a killed process loses 
 was in flight and `--resume` redoes exactly the missing or errored samples of the same model
 digest. A failed request is a row with `error`, never a crash.
 
+A model that cannot load (after the backend's retries) is stored with status `failed` and the
+server's reason, its samples as error rows, and the run goes on; `--resume` tries it again. A
+scorer that raises keeps the output in a row whose error is `scorer NAME: message`. When the
+server stops accepting connections (`ServerGone`), the model's remaining samples become error
+rows at once and the run stops as `interrupted` (RunResult.stopped says why). Every model is
+checked to exist before the first request, so a misspelt name fails the run before any work.
+
 Repeats are independent generations: nothing is cached between them. When a request carries
 no `seed` (the suite left it unset), repeat r is sent with seed r, so repeats differ from one
 another yet a rerun is reproducible; a seed the suite sets is kept for every repeat.
@@ -18,9 +25,10 @@ import inspect
 import os
 import platform
 import sys
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,7 +36,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from moebench import __version__
 from moebench.backends import Backend, BackendConfig, create_backend
-from moebench.errors import BackendUnavailable, MoebenchError, ModelNotFound, RequestFailed
+from moebench.errors import (
+    AuthError, BackendError, BackendUnavailable, MoebenchError, ModelNotFound, RequestFailed,
+    ServerGone,
+)
 from moebench.paths import BUNDLED_TASKS, DEFAULT_OUT, DEMO_MODELS_DIR, normalize_host
 from moebench.scorers import registry, score_stripped, strip_think
 from moebench.store import Store
@@ -104,6 +115,25 @@ class RunResult:
     #: samples a resume found already done and kept
     kept: int
     written: tuple[Path, ...]
+    #: why the run stopped early (the server stopped answering), else None
+    stopped: str | None = None
+
+
+class _Stop:
+    """Set once the server is gone: queued samples then become error rows without a request."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.reason = ""
+
+    def set(self, reason: str) -> None:
+        if not self.event.is_set():
+            self.reason = reason
+            self.event.set()
+
+
+class _Stopped(Exception):
+    """Ends the model loop: the run is `interrupted` because the server went away."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +143,7 @@ class _Plan:
     run_id: str
     options: RunOptions
     requests: tuple[Request, ...]
+    stop: _Stop = field(default_factory=_Stop, compare=False)
 
 
 @dataclass
@@ -140,15 +171,19 @@ def run(options: RunOptions, events: RunEvents | None = None) -> RunResult:
 
 
 def _execute(plan: _Plan, backend: Backend, store: Store, events: RunEvents) -> RunResult:
-    tally, infos, status = _Tally(), [], "completed"
+    tally, infos, status, stopped = _Tally(), [], "completed", None
     # one worker pool for the whole run: each worker's client (and its keep-alive connection)
     # is set up once and serves every model
     pool = _pool(plan.options.concurrency)
     try:
+        _check_models(backend, plan.options.models)
         for position, model in enumerate(plan.options.models):
             infos.append(_run_model(plan, backend, store, events, position, model, tally, pool))
     except KeyboardInterrupt:
         status = "interrupted"
+    except _Stopped as stop:
+        status, stopped = "interrupted", str(stop)
+        events.on_note(f"stopped: {stopped}")
     except BaseException:
         store.set_status(plan.run_id, "failed")
         raise
@@ -160,7 +195,7 @@ def _execute(plan: _Plan, backend: Backend, store: Store, events: RunEvents) -> 
     store.set_status(plan.run_id, status)
     written = _write_outputs(store, plan) if status == "completed" else ()
     return RunResult(plan.run_id, store.out, store.path, status, tuple(infos), tally.samples,
-                     tally.errors, tally.kept, written)
+                     tally.errors, tally.kept, written, stopped)
 
 
 # ---- planning ---------------------------------------------------------------------------
@@ -319,24 +354,62 @@ def _run_model(plan: _Plan, backend: Backend, store: Store, events: RunEvents,
         return stored
     try:
         info = _prepare(backend, model, plan.requests)
-    except RequestFailed as error:  # the warm-up failed: the missing samples become errors
-        info = stored or ModelInfo(name=model, backend=backend.name)
-        events.on_note(f"{model}: warm-up failed ({error}); its samples are stored as errors")
-        done = store.done_keys(plan.run_id, info.name, info.digest)
-        todo = [(seq, r) for seq, r in enumerate(plan.requests) if r.key not in done]
-        store.add_model(plan.run_id, info, position)
-        errors = [(i, _error(plan, backend, info, r, error)) for i, (_, r) in enumerate(todo)]
-        _store_all(plan, store, events, info, todo, errors, tally)
-        return info
+    except (ServerGone, BackendUnavailable) as error:
+        raise _Stopped(f"{error} — the server stopped answering") from None
+    except (ModelNotFound, AuthError):
+        raise
+    except BackendError as error:  # the load failed: the model's samples become errors
+        return _load_failed(plan, backend, store, events, position, model, stored, error, tally)
     store.add_model(plan.run_id, info, position)
     todo = _todo(plan, store, info, events, tally)
     events.on_model_start(info, len(todo))
     records = _generate(plan, backend, model, info, todo, pool)
     _store_all(plan, store, events, info, todo, records, tally)
-    final = backend.unload(model) or info
+    if plan.stop.event.is_set():
+        raise _Stopped(plan.stop.reason)
+    final = _unload(backend, model, events) or info
     store.add_model(plan.run_id, final, position)
     events.on_model_end(final)
     return final
+
+
+def _check_models(backend: Backend, models: Sequence[str]) -> None:
+    """Every model exists (ModelNotFound otherwise), before the first request of the run."""
+    check = getattr(backend, "check", None)
+    if check is not None:
+        for model in models:
+            check(model)
+
+
+def _load_failed(plan: _Plan, backend: Backend, store: Store, events: RunEvents, position: int,
+                 model: str, stored: ModelInfo | None, error: BackendError,
+                 tally: _Tally) -> ModelInfo:
+    """Store the model as `failed` with the server's reason; its missing samples as errors."""
+    reason = getattr(error, "reason", None) or str(error)
+    hint = getattr(error, "hint", "")
+    known = getattr(error, "info", None)
+    base = known if isinstance(known, ModelInfo) else stored or ModelInfo(
+        name=model, backend=backend.name)
+    info = dataclasses.replace(base, extra={**base.extra, "status": "failed",
+                                            "load_error": reason, "load_hint": hint})
+    events.on_note(f"{info.name}: load failed: {reason}" + (f" — {hint}" if hint else "")
+                   + "; its samples are stored as errors, --resume tries it again")
+    done = store.done_keys(plan.run_id, info.name, info.digest)
+    todo = [(seq, r) for seq, r in enumerate(plan.requests) if r.key not in done]
+    store.add_model(plan.run_id, info, position)
+    failure = RequestFailed(f"load failed: {reason}")
+    errors = ((i, _error(plan, backend, info, r, failure)) for i, (_, r) in enumerate(todo))
+    _store_all(plan, store, events, info, todo, errors, tally)
+    return info
+
+
+def _unload(backend: Backend, model: str, events: RunEvents) -> ModelInfo | None:
+    """Free the model; a failure to do so is a note, not the end of the run."""
+    try:
+        return backend.unload(model)
+    except BackendError as error:
+        events.on_note(f"{model}: could not unload it ({error})")
+        return None
 
 
 def _prepare(backend: Backend, model: str, requests: Sequence[Request]) -> ModelInfo:
@@ -384,22 +457,41 @@ def _store_all(plan: _Plan, store: Store, events: RunEvents, info: ModelInfo,
                todo: list[tuple[int, Request]], records: Iterable[tuple[int, Record]],
                tally: _Tally) -> None:
     """Write each record as it arrives; the first request of the model is marked cold."""
+    counted = False
     for index, record in records:
         store.add_record(record, seq=todo[index][0], cold=index == 0, digest=info.digest)
         tally.samples += 1
         tally.errors += record.error is not None
+        source = record.completion.timing_source if record.completion else None
+        if source == "client-chunks" and not counted:
+            counted = True
+            events.on_note(f"{info.name}: the server sends no token usage; output tokens are "
+                           "counted from streamed chunks (one token each on llama.cpp-family "
+                           "servers), timing source client-chunks")
         events.on_sample(record)
 
 
 def _sample(plan: _Plan, backend: Backend, model: str, info: ModelInfo,
             request: Request) -> Record:
-    """Generate and score one request; a RequestFailed becomes an error record."""
+    """Generate and score one request; a RequestFailed becomes an error record, and so does a
+    scorer that raises (its output kept); once the server is gone nothing is sent."""
+    if plan.stop.event.is_set():
+        return _error(plan, backend, info, request,
+                      RequestFailed(f"not run: {plan.stop.reason}"))
     try:
         completion = backend.generate(model, request)
+    except ServerGone as error:
+        plan.stop.set(f"{error} — the server stopped answering")
+        return _error(plan, backend, info, request, error)
     except RequestFailed as error:
         return _error(plan, backend, info, request, error)
     stripped = strip_think(completion.text)
-    score = score_stripped(request.scorer, stripped, request.case)
+    try:
+        score = score_stripped(request.scorer, stripped, request.case)
+    except Exception as error:  # noqa: BLE001 - any scorer bug must not lose the output
+        message = " ".join(str(error).split())[:500] or type(error).__name__
+        return Record(plan.run_id, info.name, backend.name, request, completion, None,
+                      error=f"scorer {request.scorer.name}: {message}", stripped=stripped)
     return Record(plan.run_id, info.name, backend.name, request, completion, score,
                   stripped=stripped)
 

@@ -49,7 +49,10 @@ from moebench.backends.ollama_api import (
     PullProgress, digests, list_models, make_client, model_info, normalize_host, normalize_name,
     not_found, ping, ps_rows, pull_model, running_models, translated, unreachable,
 )
-from moebench.errors import ModelLoadFailed, ModelNotFound, RequestFailed, ServerGone
+from moebench.errors import (
+    AuthError, BackendError, BackendUnavailable, ModelLoadFailed, ModelNotFound, RequestFailed,
+    ServerGone,
+)
 from moebench.types import Completion, ModelInfo, Request
 
 __all__ = [
@@ -173,13 +176,28 @@ class OllamaBackend:
             return self._models[name]
 
     # ---- protocol -----------------------------------------------------------------------
+    def check(self, model: str) -> None:
+        """The model is installed (pulled now with `config.pull`); ModelNotFound otherwise."""
+        name = normalize_name(model)
+        self._show(self._client(self.config.load_timeout), name, model)
+
     def prepare(self, model: str, options: Mapping[str, Any] | None = None) -> ModelInfo:
         """Check the model (pull it with `config.pull`), warm it up, read memory + MoE facts.
 
         `options` (optional) are the run's generation options: their runner options (num_ctx)
-        are used for the warm-up so the measured load is the one the run needs.
+        are used for the warm-up so the measured load is the one the run needs. Raises
+        ModelLoadFailed (the run goes on) when the server cannot load it.
         """
         name = normalize_name(model)
+        try:
+            return self._prepare(name, model, options)
+        except (BackendUnavailable, ModelNotFound, AuthError, RequestFailed):
+            raise  # ModelLoadFailed and ServerGone are RequestFailed
+        except BackendError as error:  # /api/show or /api/ps failed around the load
+            raise load_failed(name, str(error), self.name,
+                              ModelInfo(name=name, backend=self.name)) from None
+
+    def _prepare(self, name: str, model: str, options: Mapping[str, Any] | None) -> ModelInfo:
         client = self._client(self.config.load_timeout)
         show = self._show(client, name, model)
         state = self._state(name)
@@ -188,7 +206,8 @@ class OllamaBackend:
         with translated(self.host, name):
             was_resident = name in ps_rows(client)
             digest = digests(client).get(name)
-        warm = self._warm_up(client, name, state, model_info(name, show, digest))
+        known = replace(model_info(name, show, digest), backend=self.name)
+        warm = self._warm_up(client, name, state, known)
         with translated(self.host, name):
             row = ps_rows(client).get(name)
         load_s = _seconds(warm.load_duration)
