@@ -106,8 +106,11 @@ def _ci(row: Any) -> str:
     return f"{row.accuracy_low * 100:.0f}–{row.accuracy_high * 100:.0f}%"
 
 
-def summary_table(summary: pd.DataFrame, title: str | None = None) -> Table:
-    """Rows model × suite/task: accuracy with its 95% CI, latency p50/p95, TTFT, tok/s, errors."""
+def summary_table(summary: pd.DataFrame, title: str | None = None,
+                  failed: frozenset[tuple[str, str]] = frozenset()) -> Table:
+    """Rows model × suite/task: accuracy with its 95% CI, latency p50/p95, TTFT, tok/s, errors.
+
+    Models in `failed` ((run_id, model) pairs whose load failed) say so in the accuracy cell."""
     table = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD,
                   show_edge=False, padding=(0, 1, 0, 0), caption="latency, TTFT in seconds",
                   caption_justify="left")
@@ -127,7 +130,9 @@ def summary_table(summary: pd.DataFrame, title: str | None = None) -> Table:
         previous = key
         errors = f"[red]{row.errors}[/]" if row.errors else "0"
         task = row.task if row.task == row.suite else f"{row.suite}/{row.task}"
-        table.add_row(*lead, model, escape(str(task)), _num(row.accuracy * 100, ".0f", "%"), _ci(row),
+        acc = ("[red]load failed[/]" if key in failed
+               else _num(row.accuracy * 100, ".0f", "%"))
+        table.add_row(*lead, model, escape(str(task)), acc, _ci(row),
                       f"{row.passed}/{row.n}", _num(row.latency_p50_s, ".2f"),
                       _num(row.latency_p95_s, ".2f"), _num(row.ttft_p50_s, ".2f"),
                       _num(row.tokens_per_s, ".1f"), errors)
@@ -135,7 +140,12 @@ def summary_table(summary: pd.DataFrame, title: str | None = None) -> Table:
 
 
 def model_line(row: Any) -> str:
-    """`name: load 1.2 s · 4.10 GB (100% GPU) · 8 experts, top-2 · 1 load` for one model."""
+    """`name: load 1.2 s · 4.10 GB (100% GPU) · 8 experts, top-2 · 1 load` for one model, or
+    `name: load failed: <reason> — <hint>` for one that could not be loaded."""
+    reason = load_error(row)
+    if reason is not None:
+        hint = (row.extra or {}).get("load_hint") if isinstance(row.extra, dict) else None
+        return f"{row.model}: load failed: {reason}" + (f" — {hint}" if hint else "")
     info = ModelInfo.from_row(row._asdict())
     parts = [f"load {_num(row.load_s, '.2f', ' s')}"]
     if info.size_bytes:
@@ -147,6 +157,14 @@ def model_line(row: Any) -> str:
     if loads is not None:
         parts.append(f"{loads} load{'s' if loads != 1 else ''}")
     return f"{row.model}: " + " · ".join(parts)
+
+
+def load_error(row: Any) -> str | None:
+    """The stored reason a model's load failed (models_frame row), or None."""
+    extra = getattr(row, "extra", None)
+    if isinstance(extra, dict) and extra.get("status") == "failed":
+        return str(extra.get("load_error") or "unknown error")
+    return None
 
 
 def _int(value: Any) -> int | None:
@@ -189,6 +207,8 @@ def print_table(console: Console, table: Table) -> None:
 def print_results(console: Console, summary: pd.DataFrame, models: pd.DataFrame,
                   title: str | None = None) -> None:
     """The results table and one line per model (load, memory, experts, loads)."""
-    print_table(console, summary_table(summary, title))
+    failed = frozenset((r.run_id, r.model) for r in models.itertuples(index=False)
+                       if load_error(r) is not None)
+    print_table(console, summary_table(summary, title, failed))
     for row in models.itertuples(index=False):
         console.print(escape(model_line(row)), soft_wrap=True, highlight=False)

@@ -27,6 +27,8 @@ Responder = Callable[[str, Sequence[Mapping[str, Any]], Mapping[str, Any]], str]
 
 #: the paths a fault applies to unless told otherwise: the generation endpoints
 GENERATION_PATHS = ("/api/chat", "/api/generate", "/v1/chat/completions")
+#: fault kinds that act on a streamed body (not taken by unstreamed requests such as warm-ups)
+STREAM_KINDS = ("drop", "badline", "trickle")
 _GO_DURATION = re.compile(r"(-?\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _UNIT_S = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -108,9 +110,12 @@ class Faults:
         self.load_failures: dict[str, tuple[int, str]] = {}
 
     def fail_next(self, n: int = 1, status: int = 500, message: str = "internal server error",
-                  paths: tuple[str, ...] = GENERATION_PATHS) -> None:
-        """The next n requests answer `status` with `{"error": message}` before any streaming."""
-        self._arm(Fault("status", n, status=status, message=message, paths=paths))
+                  paths: tuple[str, ...] = GENERATION_PATHS,
+                  retry_after: float = 0.0) -> None:
+        """The next n requests answer `status` with `{"error": message}` before any streaming
+        (with a `Retry-After: retry_after` header when it is > 0)."""
+        self._arm(Fault("status", n, status=status, message=message, paths=paths,
+                        seconds=retry_after))
 
     def drop_next(self, n: int = 1, after_chunks: int = 1, clean: bool = False,
                   paths: tuple[str, ...] = GENERATION_PATHS) -> None:
@@ -174,12 +179,15 @@ class Faults:
         with self._lock:
             self._armed.append(fault)
 
-    def take(self, path: str) -> list[Fault]:
-        """Consume one use of every armed fault that matches `path` (one per kind)."""
+    def take(self, path: str, streaming: bool = True) -> list[Fault]:
+        """Consume one use of every armed fault that matches `path` (one per kind); the
+        faults that act on a streamed body only match streamed requests."""
         taken: list[Fault] = []
         with self._lock:
             for fault in list(self._armed):
                 if path not in fault.paths or any(f.kind == fault.kind for f in taken):
+                    continue
+                if fault.kind in STREAM_KINDS and not streaming:
                     continue
                 if fault.every > 0:  # periodic: counts every matching request
                     fault.seen += 1

@@ -77,7 +77,10 @@ class StandinRequest(BaseHTTPRequestHandler):
             return self.send_text("405 method not allowed", 405)
         if self.server.dead:
             return self._reset()
-        faults = standin.state.faults.take(path)
+        body = self._parsed()
+        streaming = isinstance(body, dict) and body.get("stream", path.startswith("/api/")) \
+            is not False and bool(body.get("stream", True))
+        faults = standin.state.faults.take(path, streaming)
         if any(f.kind == "die" for f in faults):
             self.server.die()
             return self._reset()
@@ -86,7 +89,8 @@ class StandinRequest(BaseHTTPRequestHandler):
                 time.sleep(fault.seconds)
         for fault in faults:
             if fault.kind == "status":
-                return self.send_json({"error": fault.message}, fault.status)
+                extra = ({"Retry-After": f"{fault.seconds:g}"} if fault.seconds else None)
+                return self.send_json({"error": fault.message}, fault.status, extra)
         self.drop = next((f for f in faults if f.kind in ("drop", "badline")), None)
         self.trickle = next((f for f in faults if f.kind == "trickle"), None)
         try:
@@ -123,16 +127,20 @@ class StandinRequest(BaseHTTPRequestHandler):
         return body
 
     # ---- responses ---------------------------------------------------------------------------
-    def send_bytes(self, data: bytes, status: int, content_type: str) -> None:
+    def send_bytes(self, data: bytes, status: int, content_type: str,
+                   headers: dict[str, str] | None = None) -> None:
         """Headers and body in one send (no Nagle stall even without NODELAY)."""
+        extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
         head = (f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}\r\n"
-                f"Content-Type: {content_type}\r\nContent-Length: {len(data)}\r\n"
+                f"Content-Type: {content_type}\r\nContent-Length: {len(data)}\r\n{extra}"
                 f"Date: {self.date_time_string()}\r\n\r\n").encode()
         self.wfile.write(head + (b"" if self.command == "HEAD" else data))
 
-    def send_json(self, obj: Any, status: int = 200) -> None:
+    def send_json(self, obj: Any, status: int = 200,
+                  headers: dict[str, str] | None = None) -> None:
         """A JSON response (`application/json; charset=utf-8`)."""
-        self.send_bytes(json.dumps(obj).encode(), status, "application/json; charset=utf-8")
+        self.send_bytes(json.dumps(obj).encode(), status, "application/json; charset=utf-8",
+                        headers)
 
     def send_text(self, text: str, status: int = 200) -> None:
         """A plain-text response."""
