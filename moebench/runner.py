@@ -393,7 +393,8 @@ def _load_failed(plan: _Plan, backend: Backend, store: Store, events: RunEvents,
     info = dataclasses.replace(base, extra={**base.extra, "status": "failed",
                                             "load_error": reason, "load_hint": hint})
     events.on_note(f"{info.name}: load failed: {reason}" + (f" — {hint}" if hint else "")
-                   + "; its samples are stored as errors, --resume tries it again")
+                   + f"; its samples are stored as errors (moebench run --resume {plan.run_id} "
+                   "tries it again)")
     done = store.done_keys(plan.run_id, info.name, info.digest)
     todo = [(seq, r) for seq, r in enumerate(plan.requests) if r.key not in done]
     store.add_model(plan.run_id, info, position)

@@ -46,12 +46,12 @@ def test_scenario_broken_model_flaky_server_then_resume(tmp_path: Path) -> None:
         server.faults.fail_loads(BROKEN, RUNNER_DIED)
         server.faults.fail_every(5)
         server.faults.drop_every(7)
-        args = ["run", "-s", str(suite), "--host", server.url, "--out", "out"]
+        args = ["run", "-s", str(suite), "--host", server.url, "--out", "out", "--retries", "2"]
         for name in THREE:
             args += ["-m", name]
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 0, result.output
-        assert f"{BROKEN}: load failed: {RUNNER_DIED} (after 4 attempts)" in result.output
+        assert f"{BROKEN}: load failed: {RUNNER_DIED} (after 3 attempts)" in result.output
         assert "quantisation" in result.output and "num_gpu" in result.output
         samples, models, row = _frames()
         assert row["status"] == "completed"

@@ -29,7 +29,7 @@ _HINTS = {
               "smaller quantisation tag, lower num_gpu, or close other loaded models",
     "torch": "the weights do not fit: try --dtype bfloat16, a smaller checkpoint, or close "
              "other programs",
-    "other": "check the server log, then retry it with: moebench run --resume RUN_ID",
+    "other": "check the server log",
 }
 
 

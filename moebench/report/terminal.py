@@ -132,7 +132,7 @@ def summary_table(summary: pd.DataFrame, title: str | None = None,
         task = row.task if row.task == row.suite else f"{row.suite}/{row.task}"
         acc = ("[red]load failed[/]" if key in failed
                else _num(row.accuracy * 100, ".0f", "%"))
-        table.add_row(*lead, model, escape(str(task)), acc, _ci(row),
+        table.add_row(*lead, model, escape(str(task)), acc, "–" if key in failed else _ci(row),
                       f"{row.passed}/{row.n}", _num(row.latency_p50_s, ".2f"),
                       _num(row.latency_p95_s, ".2f"), _num(row.ttft_p50_s, ".2f"),
                       _num(row.tokens_per_s, ".1f"), errors)

@@ -244,6 +244,11 @@ class StandinState:
             self.stats.by_path[path] += 1
             self.stats.log.append((method, path, body))
 
+    def refuses_load(self, body: Mapping[str, Any]) -> bool:
+        """True when `body` asks for a model whose loads are set to fail (`fail_loads`)."""
+        model = self.find(str(body.get("model") or "")) if body.get("model") else None
+        return model is not None and self.faults.load_failure(model) is not None
+
     def find(self, name: str) -> FakeModel | None:
         """An installed model by (case-insensitive, tag-defaulted) name."""
         return self.installed.get(normalize_name(name).lower())

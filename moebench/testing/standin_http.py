@@ -80,7 +80,9 @@ class StandinRequest(BaseHTTPRequestHandler):
         body = self._parsed()
         streaming = isinstance(body, dict) and body.get("stream", path.startswith("/api/")) \
             is not False and bool(body.get("stream", True))
-        faults = standin.state.faults.take(path, streaming)
+        # a model that cannot load is refused by its route whatever else is armed
+        refused = isinstance(body, dict) and standin.state.refuses_load(body)
+        faults = [] if refused else standin.state.faults.take(path, streaming)
         if any(f.kind == "die" for f in faults):
             self.server.die()
             return self._reset()
