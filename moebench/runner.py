@@ -25,7 +25,6 @@ import inspect
 import os
 import platform
 import sys
-import threading
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from moebench.errors import (
     ServerGone,
 )
 from moebench.paths import BUNDLED_TASKS, DEFAULT_OUT, DEMO_MODELS_DIR, normalize_host
+from moebench.run_faults import ServerStop, Stopped, check_models, failed_model, unload_quietly
 from moebench.scorers import registry, score_stripped, strip_think
 from moebench.store import Store
 from moebench.types import ModelInfo, Record, Request
@@ -119,23 +119,6 @@ class RunResult:
     stopped: str | None = None
 
 
-class _Stop:
-    """Set once the server is gone: queued samples then become error rows without a request."""
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        self.reason = ""
-
-    def set(self, reason: str) -> None:
-        if not self.event.is_set():
-            self.reason = reason
-            self.event.set()
-
-
-class _Stopped(Exception):
-    """Ends the model loop: the run is `interrupted` because the server went away."""
-
-
 @dataclass(frozen=True)
 class _Plan:
     """A resolved run: concrete backend, models, suites and requests."""
@@ -143,7 +126,7 @@ class _Plan:
     run_id: str
     options: RunOptions
     requests: tuple[Request, ...]
-    stop: _Stop = field(default_factory=_Stop, compare=False)
+    stop: ServerStop = field(default_factory=ServerStop, compare=False)
 
 
 @dataclass
@@ -176,12 +159,12 @@ def _execute(plan: _Plan, backend: Backend, store: Store, events: RunEvents) -> 
     # is set up once and serves every model
     pool = _pool(plan.options.concurrency)
     try:
-        _check_models(backend, plan.options.models)
+        check_models(backend, plan.options.models)
         for position, model in enumerate(plan.options.models):
             infos.append(_run_model(plan, backend, store, events, position, model, tally, pool))
     except KeyboardInterrupt:
         status = "interrupted"
-    except _Stopped as stop:
+    except Stopped as stop:
         status, stopped = "interrupted", str(stop)
         events.on_note(f"stopped: {stopped}")
     except BaseException:
@@ -355,7 +338,7 @@ def _run_model(plan: _Plan, backend: Backend, store: Store, events: RunEvents,
     try:
         info = _prepare(backend, model, plan.requests)
     except (ServerGone, BackendUnavailable) as error:
-        raise _Stopped(f"{error} — the server stopped answering") from None
+        raise Stopped(f"{error} — the server stopped answering") from None
     except (ModelNotFound, AuthError):
         raise
     except BackendError as error:  # the load failed: the model's samples become errors
@@ -365,36 +348,20 @@ def _run_model(plan: _Plan, backend: Backend, store: Store, events: RunEvents,
     events.on_model_start(info, len(todo))
     records = _generate(plan, backend, model, info, todo, pool)
     _store_all(plan, store, events, info, todo, records, tally)
-    if plan.stop.event.is_set():
-        raise _Stopped(plan.stop.reason)
-    final = _unload(backend, model, events) or info
+    if plan.stop.is_set():
+        raise Stopped(plan.stop.reason)
+    final = unload_quietly(backend, model, events.on_note) or info
     store.add_model(plan.run_id, final, position)
     events.on_model_end(final)
     return final
-
-
-def _check_models(backend: Backend, models: Sequence[str]) -> None:
-    """Every model exists (ModelNotFound otherwise), before the first request of the run."""
-    check = getattr(backend, "check", None)
-    if check is not None:
-        for model in models:
-            check(model)
 
 
 def _load_failed(plan: _Plan, backend: Backend, store: Store, events: RunEvents, position: int,
                  model: str, stored: ModelInfo | None, error: BackendError,
                  tally: _Tally) -> ModelInfo:
     """Store the model as `failed` with the server's reason; its missing samples as errors."""
-    reason = getattr(error, "reason", None) or str(error)
-    hint = getattr(error, "hint", "")
-    known = getattr(error, "info", None)
-    base = known if isinstance(known, ModelInfo) else stored or ModelInfo(
-        name=model, backend=backend.name)
-    info = dataclasses.replace(base, extra={**base.extra, "status": "failed",
-                                            "load_error": reason, "load_hint": hint})
-    events.on_note(f"{info.name}: load failed: {reason}" + (f" — {hint}" if hint else "")
-                   + f"; its samples are stored as errors (moebench run --resume {plan.run_id} "
-                   "tries it again)")
+    info, reason, note = failed_model(error, model, backend.name, stored, plan.run_id)
+    events.on_note(note)
     done = store.done_keys(plan.run_id, info.name, info.digest)
     todo = [(seq, r) for seq, r in enumerate(plan.requests) if r.key not in done]
     store.add_model(plan.run_id, info, position)
@@ -402,15 +369,6 @@ def _load_failed(plan: _Plan, backend: Backend, store: Store, events: RunEvents,
     errors = ((i, _error(plan, backend, info, r, failure)) for i, (_, r) in enumerate(todo))
     _store_all(plan, store, events, info, todo, errors, tally)
     return info
-
-
-def _unload(backend: Backend, model: str, events: RunEvents) -> ModelInfo | None:
-    """Free the model; a failure to do so is a note, not the end of the run."""
-    try:
-        return backend.unload(model)
-    except BackendError as error:
-        events.on_note(f"{model}: could not unload it ({error})")
-        return None
 
 
 def _prepare(backend: Backend, model: str, requests: Sequence[Request]) -> ModelInfo:
@@ -476,7 +434,7 @@ def _sample(plan: _Plan, backend: Backend, model: str, info: ModelInfo,
             request: Request) -> Record:
     """Generate and score one request; a RequestFailed becomes an error record, and so does a
     scorer that raises (its output kept); once the server is gone nothing is sent."""
-    if plan.stop.event.is_set():
+    if plan.stop.is_set():
         return _error(plan, backend, info, request,
                       RequestFailed(f"not run: {plan.stop.reason}"))
     try:
