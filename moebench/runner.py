@@ -165,8 +165,7 @@ def _execute(plan: _Plan, backend: Backend, store: Store, events: RunEvents) -> 
     except KeyboardInterrupt:
         status = "interrupted"
     except Stopped as stop:
-        status, stopped = "interrupted", str(stop)
-        events.on_note(f"stopped: {stopped}")
+        status, stopped = "interrupted", str(stop)  # the CLI prints it with the resume hint
     except BaseException:
         store.set_status(plan.run_id, "failed")
         raise

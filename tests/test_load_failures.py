@@ -192,3 +192,23 @@ def test_scorer_exception_keeps_the_output(tmp_path: Path) -> None:
         assert "The answer is 2" in samples["output"].iloc[0]
     finally:
         _REGISTRY.pop("explodes", None)
+
+
+def test_a_memory_error_on_a_request_is_not_retried() -> None:
+    from moebench.backends import BackendConfig
+    from moebench.backends.ollama import OllamaBackend
+    from moebench.errors import RequestFailed
+    from moebench.types import Request, ScorerSpec
+
+    with OllamaStandin(models=list(MODELS), responder=responder) as server:
+        backend = OllamaBackend(BackendConfig(host=server.url, retries=3, backoff_s=0.01))
+        try:
+            backend.prepare(MODELS[0])
+            before = _chats_for(server, MODELS[0])
+            server.faults.fail_next(1, message=NO_MEMORY)
+            with pytest.raises(RequestFailed, match="requires more system memory"):
+                backend.generate(MODELS[0], Request("s", "t", "c", "Q: 1+1",
+                                                    ScorerSpec("number")))
+            assert _chats_for(server, MODELS[0]) == before + 1
+        finally:
+            backend.close()

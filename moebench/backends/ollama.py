@@ -387,6 +387,8 @@ class OllamaBackend:
         status = error.status_code
         if status == 404:
             return not_found(name)
+        if is_memory_error(str(error.error)):  # the model no longer fits: retrying cannot help
+            return RequestFailed(f"Ollama error ({status}): {error.error}")
         if status == -1 or is_retryable_status(status):  # -1: error line mid-stream
             return Retryable(f"Ollama error ({status}): {error.error}",
                              retry_after=_retry_after(status))

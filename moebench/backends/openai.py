@@ -276,7 +276,7 @@ class OpenAIBackend:
             status = error.status_code
             if status in (401, 403, 404):
                 return self._fatal(error, name)
-            if is_retryable_status(status):
+            if is_retryable_status(status) and not is_memory_error(_message(error)):
                 return Retryable(f"server error ({status}): {_message(error)}",
                                  retry_after=_retry_after(error))
             return RequestFailed(f"server refused the request ({status}): {_message(error)}")
