@@ -103,3 +103,37 @@ def test_torch_enforces_the_timeout_inside_generation() -> None:
             backend.generate("demo-mixtral", request)
     finally:
         backend.close()
+
+
+def _openai(server: OllamaStandin, **config: object):
+    from moebench.backends.openai import OpenAIBackend
+
+    return OpenAIBackend(BackendConfig(host=server.url, backoff_s=0.01, **config))
+
+
+def test_openai_deadline_cuts_a_trickling_stream() -> None:
+    import time
+
+    with OllamaStandin(models=list(MODELS), responder=responder) as server:
+        backend = _openai(server, timeout=1.0, retries=0)
+        try:
+            server.faults.trickle_next(1, byte_delay=0.02)
+            start = time.perf_counter()
+            with pytest.raises(RequestFailed, match="timed out after 1s"):
+                backend.generate(MODELS[0], Request("s", "t", "c", "Q: 1+1",
+                                                    ScorerSpec("number")))
+            assert time.perf_counter() - start < 2.5
+        finally:
+            backend.close()
+
+
+def test_openai_invalid_sse_data_is_retried() -> None:
+    with OllamaStandin(models=list(MODELS), responder=responder) as server:
+        backend = _openai(server, retries=1)
+        try:
+            server.faults.bad_line_next(1, line=b"data: {not json\n\n")
+            done = backend.generate(MODELS[0], Request("s", "t", "c", "Q: 1+1",
+                                                       ScorerSpec("number")))
+            assert done.attempts == 2 and "The answer is 2" in done.text
+        finally:
+            backend.close()
