@@ -212,3 +212,44 @@ def test_a_memory_error_on_a_request_is_not_retried() -> None:
             assert _chats_for(server, MODELS[0]) == before + 1
         finally:
             backend.close()
+
+
+@pytest.mark.slow
+def test_killed_server_process_stops_the_run_fast(tmp_path: Path) -> None:
+    """The stand-in as a real process, killed with SIGKILL while a 3-model run is going."""
+    import sqlite3
+    import subprocess
+    import sys
+
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moebench.testing.ollama_standin", "--port", "0",
+         "--token-delay", "0.02", *(a for m in THREE for a in ("--model", m))],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    line = server.stdout.readline() if server.stdout else ""
+    assert line.startswith("listening on "), line
+    url = line.split("listening on ", 1)[1].strip()
+    run_proc = subprocess.Popen(
+        [sys.executable, "-m", "moebench", "run", "-s", str(write_suite(tmp_path, n=8)),
+         "--host", url, "--out", "out", *(a for m in THREE for a in ("-m", m))],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    db = Path("out/moebench.db")
+    limit = time.monotonic() + 30
+    while True:  # wait for the first stored samples, then kill the server
+        time.sleep(0.05)
+        assert run_proc.poll() is None and time.monotonic() < limit
+        try:
+            with sqlite3.connect(db) as conn:
+                if conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0] >= 2:
+                    break
+        except sqlite3.OperationalError:
+            continue
+    server.kill()
+    server.wait()
+    killed = time.monotonic()
+    out, err = run_proc.communicate(timeout=60)
+    assert run_proc.returncode == 1, out + err
+    print(f"stopped {time.monotonic() - killed:.1f} s after the kill")
+    assert time.monotonic() - killed < 10
+    assert "stopped" in err and "moebench run --resume" in err
+    _, _, row = _frames()
+    assert row["status"] == "interrupted"
