@@ -97,7 +97,8 @@ def test_unknown_model_is_found_before_any_request(tmp_path: Path) -> None:
 
 
 def test_trickling_server_is_cut_at_the_deadline(tmp_path: Path) -> None:
-    with OllamaStandin(models=list(MODELS), responder=responder) as server:
+    # parallel 2: the echo sample need not wait for the cut request's server thread to notice
+    with OllamaStandin(models=list(MODELS), responder=responder, parallel=2) as server:
         server.faults.trickle_next(1, byte_delay=0.02)  # ~150-byte lines: 3 s per line
         start = time.perf_counter()
         result = run(RunOptions(models=[MODELS[0]], suites=[write_suite(tmp_path, n=1)],
@@ -106,7 +107,27 @@ def test_trickling_server_is_cut_at_the_deadline(tmp_path: Path) -> None:
         elapsed = time.perf_counter() - start
         samples, _, _ = _frames(result.run_id)
         assert samples["error"].str.contains("timed out after 1s").sum() == 1
-        assert elapsed < 4.0
+        assert elapsed < 8.0  # the trickled stream alone would take ~24 s
+
+
+def test_langchain_deadline_cuts_a_trickling_stream() -> None:
+    from moebench.backends import BackendConfig
+    from moebench.backends.langchain import LangChainBackend
+    from moebench.errors import RequestFailed
+    from moebench.types import Request, ScorerSpec
+
+    with OllamaStandin(models=list(MODELS), responder=responder) as server:
+        backend = LangChainBackend(BackendConfig(host=server.url, retries=0, timeout=1.0))
+        try:
+            backend.prepare(MODELS[0])
+            server.faults.trickle_next(1, byte_delay=0.02)
+            start = time.perf_counter()
+            with pytest.raises(RequestFailed, match="timed out after 1s"):
+                backend.generate(MODELS[0], Request("s", "t", "c", "Q: 1+1",
+                                                    ScorerSpec("number")))
+            assert time.perf_counter() - start < 4.0
+        finally:
+            backend.close()
 
 
 @pytest.mark.parametrize("line", [b"this is not json\n", b"[1, 2]\n", b'"text"\n',
