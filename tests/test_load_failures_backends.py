@@ -137,3 +137,16 @@ def test_openai_invalid_sse_data_is_retried() -> None:
             assert done.attempts == 2 and "The answer is 2" in done.text
         finally:
             backend.close()
+
+
+def test_openai_server_dying_mid_run_stops_it_as_interrupted(tmp_path: Path) -> None:
+    server = OllamaStandin(models=list(MODELS), responder=responder).start()
+    try:
+        server.faults.die_after(3)  # warm-up, one sample, then the server dies
+        result = run(RunOptions(backend="openai", models=list(MODELS), host=server.url,
+                                suites=[write_suite(tmp_path)], out=Path("out"), retries=0))
+    finally:
+        server.close()
+    assert result.status == "interrupted" and "stopped answering" in (result.stopped or "")
+    samples, _ = _samples(result.run_id)
+    assert set(samples["model"]) == {MODELS[0]} and samples["error"].notna().sum() >= 1

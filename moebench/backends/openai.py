@@ -32,6 +32,7 @@ after `[DONE]` so the pooled connection is reused (see `_DrainingDecoder`).
 
 from __future__ import annotations
 
+import importlib
 import os
 import threading
 import time
@@ -60,6 +61,10 @@ from moebench.types import Completion, ModelInfo, Request
 
 #: our generation keys sent as top-level Chat Completions fields; others go in `extra_body`
 STANDARD_KEYS = ("temperature", "top_p", "seed", "stop", "max_tokens")
+#: the HTTP library the installed openai client uses (httpx, or httpx2 in newer releases)
+_HTTP = getattr(importlib.import_module("openai._base_client"), "httpx2", None) or httpx
+#: transport errors a stream may raise while it is read (either library)
+_TRANSPORT_ERRORS = (httpx.TransportError, _HTTP.TransportError)
 #: the warm-up request: as short as a request can be
 _WARM_UP = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}
 _MAX_LISTED = 12
@@ -251,7 +256,7 @@ class OpenAIBackend:
             except openai.OpenAIError as error:
                 raise (self._timed_out(name) if deadline.fired else
                        self._failure(error, name)) from None
-            except (httpx.TransportError, ValueError, AttributeError, TypeError) as error:
+            except (*_TRANSPORT_ERRORS, ValueError, AttributeError, TypeError) as error:
                 if deadline.fired:
                     raise self._timed_out(name) from None
                 raise Retryable(f"the stream broke: {type(error).__name__}: {error}") from None
@@ -375,7 +380,7 @@ def _retry_after(error: openai.APIStatusError) -> float | None:
 
 def _refused(error: openai.APIConnectionError) -> bool:
     """True when the host refused the connection (nothing listens there any more)."""
-    return isinstance(error.__cause__, httpx.ConnectError)
+    return isinstance(error.__cause__, (httpx.ConnectError, _HTTP.ConnectError))
 
 
 def create(config: BackendConfig) -> OpenAIBackend:
