@@ -110,26 +110,6 @@ def test_trickling_server_is_cut_at_the_deadline(tmp_path: Path) -> None:
         assert elapsed < 8.0  # the trickled stream alone would take ~24 s
 
 
-def test_langchain_deadline_cuts_a_trickling_stream() -> None:
-    from moebench.backends import BackendConfig
-    from moebench.backends.langchain import LangChainBackend
-    from moebench.errors import RequestFailed
-    from moebench.types import Request, ScorerSpec
-
-    with OllamaStandin(models=list(MODELS), responder=responder) as server:
-        backend = LangChainBackend(BackendConfig(host=server.url, retries=0, timeout=1.0))
-        try:
-            backend.prepare(MODELS[0])
-            server.faults.trickle_next(1, byte_delay=0.02)
-            start = time.perf_counter()
-            with pytest.raises(RequestFailed, match="timed out after 1s"):
-                backend.generate(MODELS[0], Request("s", "t", "c", "Q: 1+1",
-                                                    ScorerSpec("number")))
-            assert time.perf_counter() - start < 4.0
-        finally:
-            backend.close()
-
-
 @pytest.mark.parametrize("line", [b"this is not json\n", b"[1, 2]\n", b'"text"\n',
                                   b'{"model": "m", "done": "soon"}\n'])
 def test_an_invalid_stream_line_is_retried_like_a_cut_stream(tmp_path: Path,
