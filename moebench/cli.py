@@ -157,6 +157,8 @@ def _print_run_end(result: Any) -> None:
 
     from moebench.console import console, err_console
 
+    if result.status == "interrupted" and getattr(result, "stopped", None):
+        _print_stopped(result)
     if result.status == "interrupted":
         where = f" --out {result.out}" if result.out != Path("results") else ""
         err_console.print(f"[yellow]interrupted[/]: run {result.run_id} keeps its "
@@ -173,6 +175,20 @@ def _print_run_end(result: Any) -> None:
                   f"errors · store {result.db_path}", soft_wrap=True, highlight=False)
     for path in result.written:
         console.print(f"wrote {path}", soft_wrap=True, highlight=False)
+
+
+def _print_stopped(result: Any) -> None:
+    """The server went away mid-run: one red line with the resume command, exit 1."""
+    from rich.markup import escape
+
+    from moebench.console import err_console
+
+    where = f" --out {result.out}" if result.out != Path("results") else ""
+    err_console.print(f"[red]stopped[/]: {escape(result.stopped)}; run {result.run_id} keeps "
+                      f"its {result.kept + result.samples - result.errors} finished samples — "
+                      f"start the server, then resume with: moebench run --resume "
+                      f"{result.run_id}{escape(where)}", soft_wrap=True, highlight=False)
+    raise typer.Exit(1)
 
 
 @app.command()

@@ -58,3 +58,23 @@ class EngineError(MoebenchError):
 
 class OutOfMemoryRisk(EngineError):
     """Loading would need more RAM than is available; we refuse instead of being OOM-killed."""
+
+
+class ModelLoadFailed(RequestFailed):
+    """A model could not be loaded (after the retries a transient failure gets).
+
+    The run goes on: the model is stored with status `failed`, its samples as error rows
+    carrying `reason` (the server's own words), and `--resume` tries it again. `hint` names
+    what usually helps; `info` is what the backend learned before the load failed.
+    """
+
+    def __init__(self, model: str, reason: str, hint: str = "", info: object = None) -> None:
+        super().__init__(f"load failed: {reason}")
+        self.model = model
+        self.reason = reason
+        self.hint = hint
+        self.info = info
+
+
+class ServerGone(RequestFailed):
+    """The server stopped accepting connections mid-run; the run stops as `interrupted`."""

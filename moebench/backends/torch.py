@@ -6,7 +6,10 @@ or `ollama:NAME[:TAG]`: the GGUF blob of a model pulled into the local Ollama st
 under Ollama's own name and manifest digest so torch and Ollama runs of one pull line up. One request runs at a time (a
 lock): with concurrency > 1 the others queue, and their wait is recorded as `queue_s`. Each
 Completion carries engine timings (prefill, decode, TTFT from the streaming callback) and the
-request's router counts. This module imports torch; the registry imports it only when used.
+request's router counts. `--timeout` is a wall-clock deadline checked between decode steps.
+A checkpoint that cannot load (the memory refusal `OutOfMemoryRisk`, bad files, a torch
+out-of-memory error) raises `ModelLoadFailed`, so the run goes on to the next model. This
+module imports torch; the registry imports it only when used.
 """
 
 from __future__ import annotations
@@ -22,9 +25,11 @@ from typing import Any
 
 from moebench.backends import BackendConfig
 from moebench.backends._common import chat_messages
+from moebench.backends._load import load_failed
 from moebench.units import human_number
 from moebench.engine import ChatTemplateError, Engine, load_model, ollama_store, resolve_folder
 from moebench.engine.runtime import is_gguf_file
+from moebench.engine.generate import GenerationTimeout
 from moebench.errors import EngineError, ModelNotFound, RequestFailed
 from moebench.paths import DEMO_MODELS_DIR
 from moebench.types import Completion, ModelInfo, Request
@@ -121,10 +126,25 @@ class TorchBackend:
         self._loads: dict[str, int] = {}
         self._lock = threading.Lock()
 
+    def check(self, model: str) -> None:
+        """The checkpoint folder (or demo name) exists; ModelNotFound otherwise."""
+        resolve_model(model)
+
     def prepare(self, model: str, options: Mapping[str, Any] | None = None) -> ModelInfo:
-        """Load `model` (load time measured) and describe it; a no-op when already loaded."""
+        """Load `model` (load time measured) and describe it; a no-op when already loaded.
+
+        ModelLoadFailed when it cannot be loaded (too big for free memory, bad files)."""
         with self._lock:
-            return self._load(model).info
+            try:
+                return self._load(model).info
+            except ModelNotFound:
+                raise
+            except (EngineError, MemoryError, RuntimeError, OSError, ValueError) as error:
+                folder, display = resolve_model(model)
+                reason = " ".join(str(error).split()) or type(error).__name__
+                known = ModelInfo(name=display, backend=self.name,
+                                  digest=checkpoint_digest(folder), extra={"path": str(folder)})
+                raise load_failed(display, reason, self.name, known) from None
 
     def generate(self, model: str, request: Request) -> Completion:
         """Run one request; RequestFailed when the engine fails on it."""
@@ -134,6 +154,9 @@ class TorchBackend:
             loaded = self._load(model)
             try:
                 return self._run(loaded, request, queue_s)
+            except GenerationTimeout:
+                raise RequestFailed(f"request to {loaded.info.name} took longer than "
+                                    f"{self.config.timeout:g}s — raise --timeout") from None
             except EngineError as error:
                 raise RequestFailed(f"{loaded.info.name}: {error}") from None
             except RuntimeError as error:  # torch kernel failures: one line, keep the run going
@@ -180,7 +203,8 @@ class TorchBackend:
             temperature=float(options.get("temperature", DEFAULT_TEMPERATURE)),
             top_p=float(options.get("top_p", 1.0)), top_k=int(options.get("top_k") or 0),
             seed=options.get("seed"), stop=stops,
-            on_token=lambda _: first.append(time.perf_counter()) if not first else None)
+            on_token=lambda _: first.append(time.perf_counter()) if not first else None,
+            deadline=start + self.config.timeout)
         end = time.perf_counter()
         stats = engine.last_stats
         assert stats is not None

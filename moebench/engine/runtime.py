@@ -92,12 +92,13 @@ class Engine:
     def generate(self, ids: Sequence[int], max_new_tokens: int = 256, temperature: float = 0.0,
                  top_p: float = 1.0, seed: int | None = None, stop: Sequence[str] | None = None,
                  on_token: Callable[[int], None] | None = None, *, top_k: int = 0,
-                 ignore_eos: bool = False) -> list[int]:
+                 ignore_eos: bool = False, deadline: float | None = None) -> list[int]:
         """New token ids after prompt `ids` (EOS included when it ended the output).
 
         Stops at an EOS id, when the decoded output contains one of `stop`, or after
         `max_new_tokens`. `on_token(id)` is called as each token is produced; timings of the
-        call are in `last_stats`.
+        call are in `last_stats`. Past `deadline` (a `time.perf_counter()` value) it raises
+        `GenerationTimeout` between decode steps.
         """
         stops = [s for s in (stop or []) if s]
 
@@ -112,7 +113,7 @@ class Engine:
             tokens, self.last_stats = generate(
                 self.model, list(ids), max_new_tokens, Sampling(temperature, top_p, top_k, seed),
                 () if ignore_eos else self.eos_ids, should_stop if stops else None, on_token,
-                step=compiled.step if compiled is not None else None)
+                step=compiled.step if compiled is not None else None, deadline=deadline)
         if compiled is not None:
             compiled.flush()
         return tokens

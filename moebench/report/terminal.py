@@ -163,23 +163,27 @@ _COLUMNS: tuple[tuple[str, Any], ...] = (
     ("err", lambda r: f"[red]{r.errors}[/]" if r.errors else "0"),
 )
 _OPTIONAL = ("in tok", "out tok", "p95", "prefill/s", "TTFT", "passed", "95% CI")
+#: cells that replace the figures of a model whose load failed
+_FAILED_CELLS = {"acc": "[red]load failed[/]", "95% CI": "–"}
 _CAPTION = "seconds; in/out tok: median prompt/output tokens; prefill/s, tok/s: their speeds"
 
 
 def summary_table(summary: pd.DataFrame, title: str | None = None,
-                  width: int | None = None) -> Table:
+                  width: int | None = None,
+                  failed: frozenset[tuple[str, str]] = frozenset()) -> Table:
     """Rows model × suite/task: accuracy with its 95% CI, latency p50/p95, TTFT, tokens in and
     out with their speeds (as `ollama run --verbose`), errors.
 
     `width`: the terminal's width; optional columns are left out until the table fits.
+    Models in `failed` ((run_id, model) pairs whose load failed) say so in the accuracy cell.
     """
     shown = [name for name, _ in _COLUMNS]
-    table = _summary_table(summary, title, shown)
+    table = _summary_table(summary, title, shown, failed)
     for name in _OPTIONAL:
         if width is None or _width(table) <= width:
             break
         shown.remove(name)
-        table = _summary_table(summary, title, shown)
+        table = _summary_table(summary, title, shown, failed)
     hidden = [name for name, _ in _COLUMNS if name not in shown]
     table.caption = _CAPTION + (f"; hidden to fit {width} columns: {', '.join(hidden)}"
                                 if hidden else "")
@@ -190,7 +194,8 @@ def _width(table: Table) -> int:
     return Console(width=1000).measure(table).maximum
 
 
-def _summary_table(summary: pd.DataFrame, title: str | None, shown: list[str]) -> Table:
+def _summary_table(summary: pd.DataFrame, title: str | None, shown: list[str],
+                   failed: frozenset[tuple[str, str]]) -> Table:
     table = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD,
                   show_edge=False, padding=(0, 1, 0, 0), caption_justify="left")
     runs = summary["run_id"].nunique() > 1  # several runs: say which row is which
@@ -209,12 +214,19 @@ def _summary_table(summary: pd.DataFrame, title: str | None, shown: list[str]) -
         lead = ([row.run_id if key[0] != (previous or ("",))[0] else ""] if runs else [])
         previous = key
         task = row.task if row.task == row.suite else f"{row.suite}/{row.task}"
-        table.add_row(*lead, model, escape(str(task)), *(fn(row) for _, fn in cells))
+        overrides = _FAILED_CELLS if key in failed else {}
+        table.add_row(*lead, model, escape(str(task)),
+                      *(overrides.get(name) or fn(row) for name, fn in cells))
     return table
 
 
 def model_line(row: Any) -> str:
-    """`name: load 1.2 s · 4.10 GB (100% GPU) · 8 experts, top-2 · 1 load` for one model."""
+    """`name: load 1.2 s · 4.10 GB (100% GPU) · 8 experts, top-2 · 1 load` for one model, or
+    `name: load failed: <reason> — <hint>` for one that could not be loaded."""
+    reason = load_error(row)
+    if reason is not None:
+        hint = (row.extra or {}).get("load_hint") if isinstance(row.extra, dict) else None
+        return f"{row.model}: load failed: {reason}" + (f" — {hint}" if hint else "")
     info = ModelInfo.from_row(row._asdict())
     parts = [f"load {_num(row.load_s, '.2f', ' s')}"]
     if info.size_bytes:
@@ -229,6 +241,14 @@ def model_line(row: Any) -> str:
     if loads is not None:
         parts.append(f"{loads} load{'s' if loads != 1 else ''}")
     return f"{row.model}: " + " · ".join(parts)
+
+
+def load_error(row: Any) -> str | None:
+    """The stored reason a model's load failed (models_frame row), or None."""
+    extra = getattr(row, "extra", None)
+    if isinstance(extra, dict) and extra.get("status") == "failed":
+        return str(extra.get("load_error") or "unknown error")
+    return None
 
 
 def _int(value: Any) -> int | None:
@@ -272,6 +292,8 @@ def print_results(console: Console, summary: pd.DataFrame, models: pd.DataFrame,
                   title: str | None = None) -> None:
     """The results table and one line per model (load, memory, experts, loads)."""
     width = console.width if console.is_terminal else None
-    print_table(console, summary_table(summary, title, width=width))
+    failed = frozenset((r.run_id, r.model) for r in models.itertuples(index=False)
+                       if load_error(r) is not None)
+    print_table(console, summary_table(summary, title, width=width, failed=failed))
     for row in models.itertuples(index=False):
         console.print(escape(model_line(row)), soft_wrap=True, highlight=False)
