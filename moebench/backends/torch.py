@@ -127,8 +127,9 @@ class TorchBackend:
         self._lock = threading.Lock()
 
     def check(self, model: str) -> None:
-        """The checkpoint folder (or demo name) exists; ModelNotFound otherwise."""
-        resolve_model(model)
+        """The checkpoint folder, GGUF file, Ollama store entry or demo name exists;
+        ModelNotFound otherwise."""
+        resolve_source(model)
 
     def prepare(self, model: str, options: Mapping[str, Any] | None = None) -> ModelInfo:
         """Load `model` (load time measured) and describe it; a no-op when already loaded.
@@ -140,10 +141,10 @@ class TorchBackend:
             except ModelNotFound:
                 raise
             except (EngineError, MemoryError, RuntimeError, OSError, ValueError) as error:
-                folder, display = resolve_model(model)
+                source, display, digest = resolve_source(model)
                 reason = " ".join(str(error).split()) or type(error).__name__
-                known = ModelInfo(name=display, backend=self.name,
-                                  digest=checkpoint_digest(folder), extra={"path": str(folder)})
+                known = ModelInfo(name=display, backend=self.name, digest=digest,
+                                  extra={"path": str(source)})
                 raise load_failed(display, reason, self.name, known) from None
 
     def generate(self, model: str, request: Request) -> Completion:
