@@ -79,6 +79,17 @@ class _SuiteModel(BaseModel):
     tasks: list[Any]
 
 
+class _GenerateModel(BaseModel):
+    """`generate: {family: NAME, n: N, seed: S, variants: K}` (moebench.suites.generators)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    family: str = Field(description="word_length | arithmetic | entities | summarization | gsm8k")
+    n: int | None = Field(default=None, ge=1, description="how many cases (gsm8k: all if left out)")
+    seed: int = Field(default=0, description="same seed, same cases")
+    variants: int = Field(default=0, ge=0, description="re-instantiations per templated case")
+
+
 class _TaskModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -88,7 +99,9 @@ class _TaskModel(BaseModel):
     prompt: str | None = Field(default=None, description="template; {field} from the case")
     system: str | None = Field(default=None, description="system message template")
     options: GenerationOptions = GenerationOptions()
-    cases: list[Any]
+    cases: list[Any] = Field(default_factory=list)
+    generate: _GenerateModel | None = Field(
+        default=None, description="generated cases, after any literal `cases`")
 
 
 class _CaseModel(BaseModel):
@@ -105,6 +118,7 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "suite": tuple(_SuiteModel.model_fields),
     "task": tuple(_TaskModel.model_fields),
     "options": GENERATION_KEYS,
+    "generate": tuple(_GenerateModel.model_fields),
 }
 _ALL_KEYS = sorted({key for keys in _KNOWN_KEYS.values() for key in keys} | {"id"})
 
@@ -207,7 +221,8 @@ def _without_knock_ons(items: list[Any]) -> list[Any]:
 
 def _add_pydantic_error(item: Any, path: YamlPath, kind: str, problems: Problems) -> None:
     loc = (*path, *item["loc"])
-    kind_here = "options" if len(item["loc"]) > 1 and item["loc"][-2] == "options" else kind
+    parent = item["loc"][-2] if len(item["loc"]) > 1 else None
+    kind_here = parent if parent in ("options", "generate") else kind
     if item["type"] == "extra_forbidden":
         key = str(loc[-1])
         what = "option" if kind_here == "options" else "key"
@@ -304,14 +319,18 @@ def _build_task(raw: Any, index: int, suite_options: dict[str, Any],
     model = _validate(_TaskModel, raw, path, "task", problems)
     if model is None:
         return None
+    model, generated = _generated(model, path, problems)
+    if generated is None:
+        return None
     ctx = _task_context(model, path, suite_options, problems, len(problems.items) == before)
-    if not model.cases:
-        problems.add((*path, "cases"), "needs at least one case")
+    raw_cases = [((*path, "cases", j), c) for j, c in enumerate(model.cases)]
+    raw_cases += [((*path, "generate"), c) for c in generated]
+    if not raw_cases:
+        problems.add((*path, "cases"), "needs at least one case (or `generate:`)")
         return None
     cases: list[Case] = []
     first_line: dict[str, int] = {}
-    for j, raw_case in enumerate(model.cases):
-        case_path = (*path, "cases", j)
+    for case_path, raw_case in raw_cases:
         case = _build_case(raw_case, case_path, ctx, problems)
         case_id = case.id if case else _raw_id(raw_case)
         if case_id is not None and case_id in first_line:
@@ -322,9 +341,30 @@ def _build_task(raw: Any, index: int, suite_options: dict[str, Any],
             first_line[case_id] = problems.doc.line_of((*case_path, "id")) if problems.doc else 1
         if case is not None:
             cases.append(case)
-    if len(cases) != len(model.cases):
+    if len(cases) != len(raw_cases):
         return None
     return Task(model.name, tuple(cases), ctx.scorer, model.description)
+
+
+def _generated(model: _TaskModel, path: YamlPath,
+               problems: Problems) -> tuple[_TaskModel, list[Any] | None]:
+    """The task's generated cases (empty without `generate:`; None on a bad spec), and the
+    task with the family's scorer and prompt filled in where the task gives none."""
+    spec = model.generate
+    if spec is None:
+        return model, []
+    from moebench.errors import MoebenchError
+    from moebench.suites.generators import family, generate_cases
+
+    try:
+        fam = family(spec.family)
+        cases = generate_cases(spec.family, spec.n, spec.seed, spec.variants)
+    except MoebenchError as error:
+        problems.add((*path, "generate"), str(error))
+        return model, None
+    defaults = {"scorer": fam.scorer, "prompt": fam.prompt}
+    return model.model_copy(update={k: v for k, v in defaults.items()
+                                    if getattr(model, k) is None}), cases
 
 
 def _raw_id(raw: Any) -> str | None:
