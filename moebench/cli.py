@@ -39,7 +39,7 @@ app = typer.Typer(
     help="Benchmark local Mixture-of-Experts models: accuracy, latency, experts.",
     rich_markup_mode=None,
 )
-suites_app = typer.Typer(help="List and validate task suites.", no_args_is_help=True)
+suites_app = typer.Typer(help="List, validate and generate task suites.", no_args_is_help=True)
 app.add_typer(suites_app, name="suites")
 
 
@@ -309,6 +309,31 @@ def suites_validate(
     tasks = sum(len(s.tasks) for s in suites)
     console.print(f"ok: {len(suites)} suites, {tasks} tasks, {sum(s.n_cases for s in suites)} "
                   "cases", soft_wrap=True)
+
+
+@suites_app.command("generate")
+def suites_generate(
+    family: str = typer.Argument(..., metavar="FAMILY",
+                                 help="word_length | arithmetic | entities | summarization | gsm8k"),
+    n: int | None = typer.Option(None, "-n", min=1, metavar="N",
+                                 help="how many cases (gsm8k: all 1,319 if left out)"),
+    seed: int = typer.Option(0, "--seed", metavar="S", help="same seed, same cases"),
+    variants: int = typer.Option(0, "--variants", min=0, metavar="K",
+                                 help="arithmetic: K more instantiations of each problem"),
+    suite: str | None = typer.Option(None, "--suite", metavar="NAME",
+                                     help="suite name (default: FAMILY-generated)"),
+    output: Path | None = typer.Option(None, "-o", "--output", metavar="FILE",
+                                       help="write the suite here instead of stdout"),
+) -> None:
+    """Write generated cases out as a normal suite file (answers computed, seeded)."""
+    from moebench.suites.generators import suite_yaml
+
+    text = suite_yaml(family, n, seed, variants, suite)
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    output.write_text(text, encoding="utf-8")
+    typer.echo(f"wrote {output}", err=True)
 
 
 # ---- pull / models / ps (ollama engineer) ----
