@@ -20,7 +20,7 @@ import platform
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,9 +28,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from moebench import __version__
 from moebench.backends import Backend, BackendConfig, create_backend
-from moebench.errors import BackendUnavailable, MoebenchError, ModelNotFound, RequestFailed
+from moebench.errors import (
+    BackendUnavailable,
+    MoebenchError,
+    ModelNotFound,
+    RequestFailed,
+    ScorerFailed,
+)
 from moebench.paths import BUNDLED_TASKS, DEFAULT_OUT, DEMO_MODELS_DIR, normalize_host
 from moebench.scorers import registry, score_stripped, strip_think
+from moebench.scorers.judge import DEFERRED
 from moebench.store import Store
 from moebench.types import ModelInfo, Record, Request
 
@@ -331,9 +338,12 @@ def _run_model(plan: _Plan, backend: Backend, store: Store, events: RunEvents,
     store.add_model(plan.run_id, info, position)
     todo = _todo(plan, store, info, events, tally)
     events.on_model_start(info, len(todo))
-    records = _generate(plan, backend, model, info, todo, pool)
+    deferred: list[tuple[int, Record]] = []
+    records = _held_back(_generate(plan, backend, model, info, todo, pool), deferred)
     _store_all(plan, store, events, info, todo, records, tally)
     final = backend.unload(model) or info
+    # judge-style scorers run now: never beside a timed request or in the judged model's memory
+    _store_all(plan, store, events, info, todo, _score_deferred(deferred), tally)
     store.add_model(plan.run_id, final, position)
     events.on_model_end(final)
     return final
@@ -393,15 +403,41 @@ def _store_all(plan: _Plan, store: Store, events: RunEvents, info: ModelInfo,
 
 def _sample(plan: _Plan, backend: Backend, model: str, info: ModelInfo,
             request: Request) -> Record:
-    """Generate and score one request; a RequestFailed becomes an error record."""
+    """Generate and score one request; a RequestFailed becomes an error record.
+
+    A `DEFERRED` scorer (judge) is left unscored here: `_score_deferred` grades it later.
+    """
     try:
         completion = backend.generate(model, request)
     except RequestFailed as error:
         return _error(plan, backend, info, request, error)
-    stripped = strip_think(completion.text)
-    score = score_stripped(request.scorer, stripped, request.case)
-    return Record(plan.run_id, info.name, backend.name, request, completion, score,
-                  stripped=stripped)
+    record = Record(plan.run_id, info.name, backend.name, request, completion, None,
+                    stripped=strip_think(completion.text))
+    return record if request.scorer.name in DEFERRED else _scored(record)
+
+
+def _scored(record: Record) -> Record:
+    """`record` with its score; a scorer that cannot decide makes it an error row."""
+    try:
+        score = score_stripped(record.request.scorer, record.stripped or "", record.request.case)
+    except ScorerFailed as error:
+        return replace(record, error=f"scorer {record.request.scorer.name}: {error}")
+    return replace(record, score=score)
+
+
+def _held_back(records: Iterable[tuple[int, Record]],
+               deferred: list[tuple[int, Record]]) -> Iterator[tuple[int, Record]]:
+    """Pass records through, keeping back the ones a deferred scorer has still to grade."""
+    for index, record in records:
+        if record.score is None and record.error is None:
+            deferred.append((index, record))
+        else:
+            yield index, record
+
+
+def _score_deferred(deferred: list[tuple[int, Record]]) -> Iterator[tuple[int, Record]]:
+    for index, record in deferred:
+        yield index, _scored(record)
 
 
 def _error(plan: _Plan, backend: Backend, info: ModelInfo, request: Request,
