@@ -130,3 +130,13 @@ def test_report_shows_the_robustness_table(tmp_path: Path) -> None:
     result = runner.invoke(app, ["report", "--out", str(tmp_path)])
     assert "robustness to new names and numbers" in result.output
     assert "100.0%" in result.output and "+100.0" in result.output
+
+
+def test_html_and_markdown_carry_the_mdd() -> None:
+    from moebench.report.html_report import render_html
+    from moebench.report.markdown_report import render_markdown
+
+    text = render_markdown(demo_samples())
+    assert "MDD (pts)" in text and "±" in text
+    page = render_html(demo_samples())
+    assert "MDD ±" in page and "minimum detectable difference" in page

@@ -8,10 +8,12 @@ inflate the sample size. The statistics themselves live in `moebench.report.metr
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import asdict
 from itertools import combinations
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from moebench.errors import MoebenchError, RunNotFound
 from moebench.report.metrics import (
@@ -153,6 +155,28 @@ def compare_stored_runs(out: Path | str, run_a: str, run_b: str) -> pd.DataFrame
         return compare_runs(store.samples_frame([a, b]), a, b)
     finally:
         store.close()
+
+
+def power_note(row: Mapping[str, Any]) -> str:
+    """What the MDD says about a pair row: nothing when significant, else whether n was too
+    small and about how many cases would detect the observed gap."""
+    if row["verdict"] in ("A better", "B better"):
+        return ""
+    mdd, diff, needed = row["mdd"], row["diff"], row["n_needed"]
+    if not _finite(mdd):
+        if row["a_only"] + row["b_only"] == 0:
+            return "identical verdicts on every case"
+        return "n too small for any gap at 80% power"
+    if diff == 0:
+        return f"no gap observed; n detects ≥ {mdd * 100:.0f} pts"
+    if abs(diff) < mdd:
+        many = f"~{needed:,.0f}" if _finite(needed) else "many"
+        return f"n too small: {many} cases would detect this gap"
+    return "gap ≥ MDD but not significant (the MDD is approximate)"
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def _task_groups(samples: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:

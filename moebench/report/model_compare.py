@@ -38,19 +38,10 @@ def _finite(value: Any) -> bool:
 
 
 def power_note(row: Any) -> str:
-    """What the MDD says about a pair: significant, too few cases, or no gap at all."""
-    if row.verdict in ("A better", "B better"):
-        return ""
-    if not _finite(row.mdd):
-        if row.a_only + row.b_only == 0:
-            return "identical verdicts on every case"
-        return "n too small for any gap at 80% power"
-    if row.diff == 0:
-        return f"no gap observed; n detects ≥ {row.mdd * 100:.0f} pts"
-    if abs(row.diff) < row.mdd:
-        needed = f"~{row.n_needed:,.0f}" if _finite(row.n_needed) else "many"
-        return f"n too small: {needed} cases would detect this gap"
-    return "gap ≥ MDD but not significant (the MDD is approximate)"
+    """`compare.power_note` of a frame row (itertuples)."""
+    from moebench.report.compare import power_note as note
+
+    return note(row._asdict())
 
 
 def verdict_text(row: Any, a: str, b: str) -> str:
