@@ -33,7 +33,8 @@ from moebench.suites.rules import (
     type_name,
 )
 from moebench.suites.yaml_lines import YamlDoc, YamlPath, YamlSyntaxError, parse_yaml
-from moebench.errors import SuiteError
+from moebench.errors import MoebenchError, SuiteError
+from moebench.suites.generators import GenerateSpec, task_cases
 from moebench.types import GENERATION_KEYS, Request, ScorerSpec
 
 SUITE_SUFFIXES = (".yaml", ".yml")
@@ -79,17 +80,6 @@ class _SuiteModel(BaseModel):
     tasks: list[Any]
 
 
-class _GenerateModel(BaseModel):
-    """`generate: {family: NAME, n: N, seed: S, variants: K}` (moebench.suites.generators)."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    family: str = Field(description="word_length | arithmetic | entities | summarization | gsm8k")
-    n: int | None = Field(default=None, ge=1, description="how many cases (gsm8k: all if left out)")
-    seed: int = Field(default=0, description="same seed, same cases")
-    variants: int = Field(default=0, ge=0, description="re-instantiations per templated case")
-
-
 class _TaskModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -100,7 +90,7 @@ class _TaskModel(BaseModel):
     system: str | None = Field(default=None, description="system message template")
     options: GenerationOptions = GenerationOptions()
     cases: list[Any] = Field(default_factory=list)
-    generate: _GenerateModel | None = Field(
+    generate: GenerateSpec | None = Field(
         default=None, description="generated cases, after any literal `cases`")
 
 
@@ -118,7 +108,7 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "suite": tuple(_SuiteModel.model_fields),
     "task": tuple(_TaskModel.model_fields),
     "options": GENERATION_KEYS,
-    "generate": tuple(_GenerateModel.model_fields),
+    "generate": tuple(GenerateSpec.model_fields),
 }
 _ALL_KEYS = sorted({key for keys in _KNOWN_KEYS.values() for key in keys} | {"id"})
 
@@ -348,21 +338,14 @@ def _build_task(raw: Any, index: int, suite_options: dict[str, Any],
 
 def _generated(model: _TaskModel, path: YamlPath,
                problems: Problems) -> tuple[_TaskModel, list[Any] | None]:
-    """The task's generated cases (empty without `generate:`; None on a bad spec), and the
-    task with the family's scorer and prompt filled in where the task gives none."""
-    spec = model.generate
-    if spec is None:
+    """(task with the family's scorer/prompt where it gives none, generated cases or None)."""
+    if model.generate is None:
         return model, []
-    from moebench.errors import MoebenchError
-    from moebench.suites.generators import family, generate_cases
-
     try:
-        fam = family(spec.family)
-        cases = generate_cases(spec.family, spec.n, spec.seed, spec.variants)
+        defaults, cases = task_cases(model.generate)
     except MoebenchError as error:
         problems.add((*path, "generate"), str(error))
         return model, None
-    defaults = {"scorer": fam.scorer, "prompt": fam.prompt}
     return model.model_copy(update={k: v for k, v in defaults.items()
                                     if getattr(model, k) is None}), cases
 

@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from moebench.errors import MoebenchError
 
 Cases = list[dict[str, Any]]
@@ -46,6 +48,24 @@ class Family:
     max_n: int | None = None
     #: True when `variants: K` is meaningful (templated problems)
     templated: bool = False
+
+
+class GenerateSpec(BaseModel):
+    """`generate: {family: NAME, n: N, seed: S, variants: K}` in a suite task."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    family: str = Field(description="word_length | arithmetic | entities | summarization | gsm8k")
+    n: int | None = Field(default=None, ge=1, description="how many cases (gsm8k: all if left out)")
+    seed: int = Field(default=0, description="same seed, same cases")
+    variants: int = Field(default=0, ge=0, description="re-instantiations per templated case")
+
+
+def task_cases(spec: GenerateSpec) -> tuple[dict[str, Any], Cases]:
+    """({scorer, prompt} defaults of the family, the generated cases) of a task's spec."""
+    fam = family(spec.family)
+    cases = generate_cases(spec.family, spec.n, spec.seed, spec.variants)
+    return {"scorer": fam.scorer, "prompt": fam.prompt}, cases
 
 
 def family_names() -> list[str]:
