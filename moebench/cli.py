@@ -39,7 +39,7 @@ app = typer.Typer(
     help="Benchmark local Mixture-of-Experts models: accuracy, latency, experts.",
     rich_markup_mode=None,
 )
-suites_app = typer.Typer(help="List and validate task suites.", no_args_is_help=True)
+suites_app = typer.Typer(help="List, validate and generate task suites.", no_args_is_help=True)
 app.add_typer(suites_app, name="suites")
 
 
@@ -168,8 +168,11 @@ def _print_run_end(result: Any) -> None:
     from moebench.report.terminal import print_results  # pandas/scipy only once there is a table
     from moebench.report.summary import build_report
 
+    from moebench.report.model_compare import print_stored_comparisons
+
     report = build_report(result.out, [result.run_id])
     print_results(console, report.summary, report.models, title=f"run {result.run_id}")
+    print_stored_comparisons(console, result.out, [result.run_id])
     kept = f" ({result.kept} kept from before)" if result.kept else ""
     console.print(f"run {result.run_id}: {result.samples} samples{kept}, {result.errors} "
                   f"errors · store {result.db_path}", soft_wrap=True, highlight=False)
@@ -224,6 +227,13 @@ def runs(
         store.close()
 
 
+class PairsChoice(str, Enum):
+    """Which model pairs `report --pairs` compares."""
+
+    best = "best"
+    all = "all"
+
+
 @app.command()
 def report(
     run_ids: list[str] = typer.Argument(None, metavar="[RUN_ID|last ...]",
@@ -240,12 +250,21 @@ def report(
         help="line up the models of two runs on the same cases (paired test, A = baseline)"),
     markdown: bool = typer.Option(
         False, "--markdown", help="print the tables as Markdown (to paste in an issue or PR)"),
+    pairs: PairsChoice = typer.Option(
+        PairsChoice.best, "--pairs", help="model vs model: the best model against each "
+        "other one per task, or every pair"),
 ) -> None:
     """Re-print the tables and write CSVs / HTML of stored runs (no model is called)."""
     from moebench.console import console
+    from moebench.report.model_compare import (
+        print_run_comparisons,
+        print_stored_comparisons,
+        run_comparisons,
+    )
     from moebench.report.terminal import print_results
     from moebench.report.summary import build_report
 
+    found = run_comparisons(out, compare, []) if compare else None  # no common case: exit 1
     run_ids = [*(compare or ()), *(run_ids or [])]  # compared runs are reported too, A first
     result = build_report(out, run_ids, csv=csv, samples_csv=samples_csv, html=html)
     title = "runs " + ", ".join(result.run_ids) if len(result.run_ids) > 1 else (
@@ -256,26 +275,11 @@ def report(
         typer.echo(markdown_from_store(out, list(result.run_ids)))
     else:
         print_results(console, result.summary, result.models, title=title)
-        _print_run_comparisons(out, compare, result.run_ids)
+        print_stored_comparisons(console, out, result.run_ids, pairs.value)
+        print_run_comparisons(console, found if found is not None
+                              else run_comparisons(out, None, result.run_ids))
     for path in result.written:
         console.print(f"wrote {path}", soft_wrap=True, highlight=False)
-
-
-def _print_run_comparisons(out: Path, compare: tuple[str, str] | None,
-                           run_ids: tuple[str, ...]) -> None:
-    """The paired run-vs-run tables: --compare, or every pair of 2+ runs."""
-    from moebench.report.compare import compare_stored_runs
-    from moebench.console import console, print_note
-    from moebench.report.html_report import run_pairs
-    from moebench.report.terminal import print_table
-    from moebench.report.tables import run_comparison_table
-
-    for run_a, run_b in [compare] if compare else run_pairs(list(run_ids)):
-        frame = compare_stored_runs(out, run_a, run_b)
-        if frame.empty:
-            print_note(f"runs {run_a} and {run_b} share no model: nothing to compare")
-            continue
-        print_table(console, run_comparison_table(frame, run_a, run_b))
 
 
 @app.command()
@@ -361,6 +365,31 @@ def suites_validate(
     tasks = sum(len(s.tasks) for s in suites)
     console.print(f"ok: {len(suites)} suites, {tasks} tasks, {sum(s.n_cases for s in suites)} "
                   "cases", soft_wrap=True)
+
+
+@suites_app.command("generate")
+def suites_generate(
+    family: str = typer.Argument(..., metavar="FAMILY",
+                                 help="word_length | arithmetic | entities | summarization | gsm8k"),
+    n: int | None = typer.Option(None, "-n", min=1, metavar="N",
+                                 help="how many cases (gsm8k: all 1,319 if left out)"),
+    seed: int = typer.Option(0, "--seed", metavar="S", help="same seed, same cases"),
+    variants: int = typer.Option(0, "--variants", min=0, metavar="K",
+                                 help="arithmetic: K more instantiations of each problem"),
+    suite: str | None = typer.Option(None, "--suite", metavar="NAME",
+                                     help="suite name (default: FAMILY-generated)"),
+    output: Path | None = typer.Option(None, "-o", "--output", metavar="FILE",
+                                       help="write the suite here instead of stdout"),
+) -> None:
+    """Write generated cases out as a normal suite file (answers computed, seeded)."""
+    from moebench.suites.generators import suite_yaml
+
+    text = suite_yaml(family, n, seed, variants, suite)
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    output.write_text(text, encoding="utf-8")
+    typer.echo(f"wrote {output}", err=True)
 
 
 # ---- pull / models / ps (ollama engineer) ----

@@ -40,6 +40,11 @@ class RequestFailed(BackendError):
     """One request failed after all retries; the runner turns it into a row with `error`."""
 
 
+class ScorerFailed(MoebenchError):
+    """A scorer could not reach a verdict (e.g. an unparsable judge reply); the runner stores
+    the sample as a row with `error`, never as a pass or a fail."""
+
+
 class MissingDependencyError(MoebenchError):
     """An optional dependency is not installed; the message gives the pip command."""
 

@@ -27,7 +27,7 @@ import platform
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -42,6 +42,7 @@ from moebench.errors import (
 from moebench.paths import BUNDLED_TASKS, DEFAULT_OUT, DEMO_MODELS_DIR, normalize_host
 from moebench.run_faults import ServerStop, Stopped, check_models, failed_model, unload_quietly
 from moebench.scorers import registry, score_stripped, strip_think
+from moebench.scorers.judge import DEFERRED
 from moebench.store import Store
 from moebench.types import ModelInfo, Record, Request
 
@@ -349,11 +350,15 @@ def _run_model(plan: _Plan, backend: Backend, store: Store, events: RunEvents,
     store.add_model(plan.run_id, info, position)
     todo = _todo(plan, store, info, events, tally)
     events.on_model_start(info, len(todo))
-    records = _generate(plan, backend, model, info, todo, pool)
+    deferred: list[tuple[int, Record]] = []
+    records = _held_back(_generate(plan, backend, model, info, todo, pool), deferred)
     _store_all(plan, store, events, info, todo, records, tally)
-    if plan.stop.is_set():
+    stopped = plan.stop.is_set()  # the server is gone: nothing to unload
+    final = info if stopped else unload_quietly(backend, model, events.on_note) or info
+    # judge-style scorers run now: never beside a timed request or in the judged model's memory
+    _store_all(plan, store, events, info, todo, _score_deferred(deferred), tally)
+    if stopped:
         raise Stopped(plan.stop.reason)
-    final = unload_quietly(backend, model, events.on_note) or info
     store.add_model(plan.run_id, final, position)
     events.on_model_end(final)
     return final
@@ -436,7 +441,10 @@ def _store_all(plan: _Plan, store: Store, events: RunEvents, info: ModelInfo,
 def _sample(plan: _Plan, backend: Backend, model: str, info: ModelInfo,
             request: Request) -> Record:
     """Generate and score one request; a RequestFailed becomes an error record, and so does a
-    scorer that raises (its output kept); once the server is gone nothing is sent."""
+    scorer that raises (its output kept); once the server is gone nothing is sent.
+
+    A `DEFERRED` scorer (judge) is left unscored here: `_score_deferred` grades it later.
+    """
     if plan.stop.is_set():
         return _error(plan, backend, info, request,
                       RequestFailed(f"not run: {plan.stop.reason}"))
@@ -447,15 +455,35 @@ def _sample(plan: _Plan, backend: Backend, model: str, info: ModelInfo,
         return _error(plan, backend, info, request, error)
     except RequestFailed as error:
         return _error(plan, backend, info, request, error)
-    stripped = strip_think(completion.text)
+    record = Record(plan.run_id, info.name, backend.name, request, completion, None,
+                    stripped=strip_think(completion.text))
+    return record if request.scorer.name in DEFERRED else _scored(record)
+
+
+def _scored(record: Record) -> Record:
+    """`record` with its score; a scorer that cannot decide (ScorerFailed) or raises makes it
+    an error row with the output kept."""
     try:
-        score = score_stripped(request.scorer, stripped, request.case)
+        score = score_stripped(record.request.scorer, record.stripped or "", record.request.case)
     except Exception as error:  # noqa: BLE001 - any scorer bug must not lose the output
         message = " ".join(str(error).split())[:500] or type(error).__name__
-        return Record(plan.run_id, info.name, backend.name, request, completion, None,
-                      error=f"scorer {request.scorer.name}: {message}", stripped=stripped)
-    return Record(plan.run_id, info.name, backend.name, request, completion, score,
-                  stripped=stripped)
+        return replace(record, error=f"scorer {record.request.scorer.name}: {message}")
+    return replace(record, score=score)
+
+
+def _held_back(records: Iterable[tuple[int, Record]],
+               deferred: list[tuple[int, Record]]) -> Iterator[tuple[int, Record]]:
+    """Pass records through, keeping back the ones a deferred scorer has still to grade."""
+    for index, record in records:
+        if record.score is None and record.error is None:
+            deferred.append((index, record))
+        else:
+            yield index, record
+
+
+def _score_deferred(deferred: list[tuple[int, Record]]) -> Iterator[tuple[int, Record]]:
+    for index, record in deferred:
+        yield index, _scored(record)
 
 
 def _error(plan: _Plan, backend: Backend, info: ModelInfo, request: Request,

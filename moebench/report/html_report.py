@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup
 
 from moebench.report import svg_charts as charts
-from moebench.report.compare import compare_runs, label_runs, multi_run_models, paired_matrix
+from moebench.report.compare import (
+    compare_runs,
+    label_runs,
+    multi_run_models,
+    paired_matrix,
+    power_note,
+)
 from moebench.report.metrics import load_balance_cv, model_table, ok_mask, passed_bool, task_table
 from moebench.types import ModelInfo
 from moebench.units import human_bytes
@@ -60,6 +66,11 @@ def fmt_points(v: Any) -> str:
         return DASH
     text = f"{v * 100:+.1f}"
     return "0.0" if text in ("+0.0", "-0.0") else text
+
+
+def fmt_mdd(v: Any) -> str:
+    """A minimum detectable difference in points (±9.4), or an en dash."""
+    return f"±{v * 100:.1f}" if _finite(v) else DASH
 
 
 def fmt_p(p: Any) -> str:
@@ -232,7 +243,7 @@ def _paired_cells(row: dict[str, Any], flip: bool) -> dict[str, Any]:
     return {"diff": fmt_points(_scale(row["diff"], sign)), "low": fmt_points(_scale(low, sign)),
             "high": fmt_points(_scale(high, sign)), "p": fmt_p(row["p_value"]), "n": row["n"],
             "a_only": row["b_only" if flip else "a_only"],
-            "b_only": row["a_only" if flip else "b_only"],
+            "b_only": row["a_only" if flip else "b_only"], "mdd": fmt_mdd(row.get("mdd")),
             "css": {"row": "better", "col": "worse"}.get(winner or "", "same")}
 
 
@@ -247,7 +258,8 @@ def _verdict_row(r: dict[str, Any], a: str, b: str) -> dict[str, Any]:
     return {**r, "diff": fmt_points(r["diff"]), "diff_v": r["diff"],
             "low": fmt_points(r["diff_low"]),
             "high": fmt_points(r["diff_high"]), "p": fmt_p(r["p_value"]),
-            "verdict_text": text, "css": css}
+            "verdict_text": text, "css": css, "mdd_text": fmt_mdd(r.get("mdd")),
+            "power_note": power_note(r) if "mdd" in r else ""}
 
 
 def _paired_context(samples: pd.DataFrame) -> dict[str, Any]:

@@ -59,14 +59,21 @@ def describes(name: str) -> Callable[[DescribeFn], DescribeFn]:
     return register
 
 
+_LOADED: list[bool] = []
+
+
 def _load_builtin() -> None:
-    # Imported for their @scorer side effect; kept here so the registry is always complete.
-    from moebench.scorers import entities, match, number, summary, word_length  # noqa: F401
+    # Imported for their @scorer side effect; kept here so the registry is always complete
+    # (a flag, not "is the registry empty": importing one scorer module first must not hide
+    # the others).
+    from moebench.scorers import entities, judge, match, number, summary, word_length  # noqa: F401
+
+    _LOADED.append(True)
 
 
 def registry() -> dict[str, ScorerEntry]:
     """All registered scorers by name."""
-    if not _REGISTRY:
+    if not _LOADED:
         _load_builtin()
     return _REGISTRY
 

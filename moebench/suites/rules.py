@@ -143,6 +143,9 @@ def check_case_fields(spec: ScorerSpec, fields: Mapping[str, Any]) -> None:
             raise Invalid("scorer 'summary' needs `must_mention:` a list of words", "must_mention")
     elif spec.name in ("exact", "contains") and "expected" not in fields:
         raise Invalid(f"scorer '{spec.name}' needs `expected:`")
+    elif spec.name == "judge" and not (spec.params.get("model") and spec.params.get("rubric")):
+        raise Invalid("scorer 'judge' needs `model:` and `rubric:` "
+                      "(e.g. {type: judge, model: qwen3:4b, backend: ollama, rubric: ...})")
     elif spec.name == "regex" and "pattern" not in spec.params and "expected" not in fields:
         raise Invalid("scorer 'regex' needs a `pattern` parameter or the case's `expected:`")
 
