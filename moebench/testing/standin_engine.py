@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from moebench.testing.standin_models import FOREVER, FakeModel, normalize_name
+from moebench.testing.standin_speed import SpeedSim, extend_output, is_timed, prompt_pieces
 
 #: responder(model, messages, options) -> answer text (may start with `<think>…</think>`)
 Responder = Callable[[str, Sequence[Mapping[str, Any]], Mapping[str, Any]], str]
@@ -166,6 +167,8 @@ class StandinState:
         #: full name → (expires_at, num_ctx) of resident models
         self.loaded: dict[str, tuple[datetime, int]] = {}
         self._slots = threading.Semaphore(max(1, config.parallel))
+        #: prompt caches and rate jitter of timed models (`standin_speed`)
+        self.speed = SpeedSim()
         self._load_lock = threading.Lock()
 
     # ---- bookkeeping -------------------------------------------------------------------
@@ -260,12 +263,17 @@ class StandinState:
              arrival_ns: int) -> Iterator[tuple[str, str] | dict[str, Any]]:
         load_ns = self.ensure_loaded(model, num_ctx)
         pieces, done_reason = self._pieces(model, messages, options, think)
-        prompt_tokens = 10 + sum(len(split_tokens(str(m.get("content", "")))) for m in messages)
+        prompt = prompt_pieces(messages, split_tokens)
+        prompt_tokens = len(prompt)
+        timing = self.speed.timing(model, prompt, self.config.token_delay,
+                                   self.config.first_token_delay)
+        if is_timed(model):
+            pieces, done_reason = extend_output(model, pieces, options)
         t0 = time.perf_counter_ns()
-        time.sleep(self.config.first_token_delay)
+        time.sleep(timing.prompt_s)
         t1 = time.perf_counter_ns()
         for piece in pieces:
-            time.sleep(self.config.token_delay)
+            time.sleep(timing.token_s)
             yield piece
         t2 = time.perf_counter_ns()
         yield {"done_reason": done_reason, "total_duration": t2 - arrival_ns,
