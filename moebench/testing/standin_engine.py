@@ -21,7 +21,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from moebench.testing.standin_models import FOREVER, FakeModel, normalize_name
-from moebench.testing.standin_speed import SpeedSim, extend_output, is_timed, prompt_pieces
+from moebench.testing.standin_speed import (
+    SpeedSim, extend_output, is_timed, pace, prompt_pieces,
+)
 
 #: responder(model, messages, options) -> answer text (may start with `<think>…</think>`)
 Responder = Callable[[str, Sequence[Mapping[str, Any]], Mapping[str, Any]], str]
@@ -272,8 +274,8 @@ class StandinState:
         t0 = time.perf_counter_ns()
         time.sleep(timing.prompt_s)
         t1 = time.perf_counter_ns()
-        for piece in pieces:
-            time.sleep(timing.token_s)
+        for i, piece in enumerate(pieces):
+            pace(t1, (i + 1) * timing.token_s)  # on a schedule: per-token overheads don't add up
             yield piece
         t2 = time.perf_counter_ns()
         yield {"done_reason": done_reason, "total_duration": t2 - arrival_ns,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -31,11 +32,12 @@ UNLIMITED_TOKENS = 128
 
 
 def prompt_pieces(messages: Sequence[Mapping[str, Any]], split: Any) -> list[str]:
-    """The prompt as token-ish pieces: a fixed template overhead, then each message's words."""
-    pieces = [f"<t{i}>" for i in range(TEMPLATE_TOKENS)]
+    """The prompt as token-ish pieces: a BOS token, each message's words, then the rest of
+    the template (so, as with real chat templates, only a token or so precedes the text)."""
+    pieces = ["<s>"]
     for message in messages:
         pieces += split(str(message.get("content", "")))
-    return pieces
+    return pieces + [f"<t{i}>" for i in range(1, TEMPLATE_TOKENS)]
 
 
 def is_timed(model: FakeModel) -> bool:
@@ -56,6 +58,12 @@ def extend_output(model: FakeModel, pieces: list[tuple[str, str]],
     while len(out) < n:
         out.append(("content", _FILLER[len(out) % len(_FILLER)]))
     return out, "length" if limited and not eos else "stop"
+
+
+def pace(start_ns: int, offset_s: float) -> None:
+    """Sleep until `offset_s` after `start_ns` (perf_counter_ns); when already past, still
+    yield the GIL once, as the old per-token `sleep(0)` did."""
+    time.sleep(max(0.0, start_ns / 1e9 + offset_s - time.perf_counter()))
 
 
 @dataclass(frozen=True)
