@@ -20,6 +20,7 @@ from typing import Protocol
 from moebench import __version__
 from moebench.backends import Backend, BackendConfig, create_backend
 from moebench.errors import MoebenchError, RequestFailed
+from moebench.paths import DEMO_MODELS_DIR
 from moebench.speed.cells import Cell, Placement, Round, Sample
 from moebench.speed.options import SpeedOptions
 from moebench.speed.prompts import PROBE_WORDS, Fit, PromptBuilder, close_enough
@@ -127,7 +128,6 @@ def write_outputs(options: SpeedOptions, cells: Sequence[tuple[Cell, str]],
 def choose(options: SpeedOptions, events: SpeedEvents) -> tuple[str, tuple[str, ...]]:
     """The backend and models: Ollama when reachable, else the engine on the demo models."""
     from moebench.backends.ollama_api import normalize_host, ping, unreachable
-    from moebench.runner import demo_models
 
     backend = options.backend
     host = normalize_host(options.host)
@@ -138,7 +138,8 @@ def choose(options: SpeedOptions, events: SpeedEvents) -> tuple[str, tuple[str, 
                            "torch engine (point at Ollama with --host URL)")
     elif backend == "ollama" and ping(host) is None:
         raise unreachable(host, " (or measure the built-in engine: --backend torch)")
-    models = tuple(options.models) or (tuple(demo_models()) if backend == "torch" else ())
+    demos = tuple(sorted(p.name for p in DEMO_MODELS_DIR.glob("demo-*") if p.is_dir()))
+    models = tuple(options.models) or (demos if backend == "torch" else ())
     if not models:
         raise MoebenchError("name the models to measure: -m NAME (list them with: "
                             "moebench models)")

@@ -112,13 +112,13 @@ class OllamaTarget:
         """The raw `/api/show` body: the official client drops `tensors`."""
         import httpx
 
-        from moebench.backends.ollama_api import normalize_name
+        from moebench.backends.ollama_api import make_client, normalize_name
 
         try:
-            reply = httpx.post(f"{self.host}/api/show", json={"model": normalize_name(model)},
-                               timeout=self.timeout)
-            reply.raise_for_status()
-            body = reply.json()
+            with make_client(self.host, self.timeout) as client:  # its httpx client, raw
+                reply = client._client.post("/api/show", json={"model": normalize_name(model)})
+                reply.raise_for_status()
+                body = reply.json()
         except (httpx.HTTPError, ValueError):
             return {}
         return body if isinstance(body, dict) else {}

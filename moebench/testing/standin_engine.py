@@ -278,10 +278,13 @@ class StandinState:
             pace(t1, (i + 1) * timing.token_s)  # on a schedule: per-token overheads don't add up
             yield piece
         t2 = time.perf_counter_ns()
+        prompt_ns, eval_ns = t1 - t0, t2 - t1
+        if is_timed(model):  # report the configured work, not a busy machine's sleep overshoot
+            prompt_ns, eval_ns = timing.durations_ns(len(pieces))
         yield {"done_reason": done_reason, "total_duration": t2 - arrival_ns,
                "load_duration": load_ns, "prompt_eval_count": prompt_tokens,
-               "prompt_eval_duration": max(t1 - t0, 1_000),
-               "eval_count": len(pieces), "eval_duration": max(t2 - t1, 1_000)}
+               "prompt_eval_duration": max(prompt_ns, 1_000),
+               "eval_count": len(pieces), "eval_duration": max(eval_ns, 1_000)}
 
     def _pieces(self, model: FakeModel, messages: Sequence[Mapping[str, Any]],
                 options: Mapping[str, Any], think: Any) -> tuple[list[tuple[str, str]], str]:

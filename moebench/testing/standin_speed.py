@@ -3,6 +3,8 @@
 A `FakeModel` with `prompt_tok_s` / `gen_tok_s` set is a *timed* model (what `moebench speed`
 is tested against): prompt processing takes `new prompt tokens / prompt_tok_s` seconds and each
 output token `1 / gen_tok_s`, each request's rates scaled by a random factor of sd `jitter`.
+Tokens are sent on that schedule, and the reported `prompt_eval_duration` / `eval_duration`
+are the scheduled times (a loaded test machine oversleeps; the client clock still sees it).
 A timed model keeps talking until `num_predict` (filler words after the responder's answer),
 unless `eos_after` makes it stop early with `done_reason: "stop"` — which an `ignore_eos` option
 overrides, as llama.cpp-style servers allow.
@@ -73,6 +75,10 @@ class Timing:
     prompt_s: float
     token_s: float
     cached: int
+
+    def durations_ns(self, tokens: int) -> tuple[int, int]:
+        """(prompt_eval_duration, eval_duration) of the schedule for `tokens` output tokens."""
+        return int(self.prompt_s * 1e9), int(tokens * self.token_s * 1e9)
 
 
 class SpeedSim:
