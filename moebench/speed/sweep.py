@@ -97,7 +97,7 @@ def run_speed(options: SpeedOptions, events: SpeedEvents | None = None) -> Speed
             for position, model in enumerate(models):
                 sweep = ModelSweep(options, backend, target, events, model)
                 try:
-                    cells += sweep.run(store, run_id, position)
+                    sweep.run(store, run_id, position, cells)
                 except RequestFailed as error:  # this model cannot run: go on with the next
                     events.on_note(f"{model}: skipped — {error}")
             status = "completed"
@@ -164,13 +164,13 @@ class ModelSweep:
         self.fit = _WORDS_GUESS
         self.num_ctx = max(4096, max(options.prompt_tokens) + options.gen_tokens + _CTX_MARGIN)
 
-    def run(self, store: Store, run_id: str, position: int) -> list[Cell]:
-        """Load, calibrate, measure every cell (each stored when done), unload."""
+    def run(self, store: Store, run_id: str, position: int, cells: list[Cell]) -> None:
+        """Load, calibrate, measure every cell (each stored and added to `cells` when done),
+        unload."""
         before = self._others()
         info = self._load()
         store.add_model(run_id, info, position)
         self.fit = self._calibrate()
-        cells: list[Cell] = []
         try:
             plan = self._plan(info)
             self.events.on_model_start(info.name, len(plan) * (1 + self.options.repeats) +
@@ -179,11 +179,10 @@ class ModelSweep:
             for prompt_tokens, concurrency in plan:
                 cell = self._cell(info, prompt_tokens, concurrency, before, roofline)
                 store.add_speed_cell({**store_row(cell, run_id), "position": position})
-                self.events.on_cell(cell)
                 cells.append(cell)
+                self.events.on_cell(cell)
         finally:
             self.backend.unload(self.model)
-        return cells
 
     # ---- set-up -------------------------------------------------------------------------
     def _others(self) -> tuple[str, ...]:
