@@ -34,6 +34,8 @@ from moebench.types import Completion, ModelInfo, Request, ScorerSpec
 _WORDS_GUESS = Fit(16.0, 1.3)
 #: KV-cache headroom on top of the longest prompt + generation (Ollama `num_ctx`)
 _CTX_MARGIN = 256
+#: active weights below this may stay in CPU caches between tokens (L2 + L3 of a desktop CPU)
+_CACHE_BYTES = 64 * 2**20
 
 
 class SpeedEvents(Protocol):
@@ -225,6 +227,9 @@ class ModelSweep:
             if p < shortest:
                 self.events.on_note(f"{info.name}: the shortest prompt is {shortest} tokens "
                                     f"(template + nonce + instruction); asked {p}")
+        if self.name == "torch" and max(self.options.concurrency) > 1:
+            self.events.on_note("the built-in engine runs one request at a time: with "
+                                "concurrency > 1 the others wait (aggregate tok/s shows it)")
         return [(p, c) for c in self.options.concurrency for p in fits]
 
     def _roofline(self, info: ModelInfo) -> Callable[[Placement], float | None]:
@@ -251,6 +256,10 @@ class ModelSweep:
             self.events.on_note(f"{info.name}: roofline from {per_token / 1e6:.3g} MB of active "
                                 f"weights per token at {', '.join(parts)} ({bw.source}); an "
                                 "upper bound, not a forecast")
+            if per_token < _CACHE_BYTES:
+                self.events.on_note(f"{info.name}: its active weights fit in CPU caches, which "
+                                    "are faster than the memory bandwidth measured: a tiny model "
+                                    "can beat this bound")
         return bound
 
     # ---- measuring ----------------------------------------------------------------------
