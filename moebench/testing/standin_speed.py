@@ -96,7 +96,7 @@ class SpeedSim:
             cached = _common_prefix(self._last.get(model.full_name, []), prompt)
             self._last[model.full_name] = prompt
             scale = max(0.2, self._rng.gauss(1.0, model.jitter)) if model.jitter else 1.0
-        new = len(prompt) - cached
+        new = max(1, len(prompt) - cached)  # a runner always evaluates the last token anew
         prompt_s = (new / (model.prompt_tok_s * scale) if model.prompt_tok_s
                     else first_token_delay)
         token_s = 1.0 / (model.gen_tok_s * scale) if model.gen_tok_s else token_delay
