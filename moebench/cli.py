@@ -441,7 +441,10 @@ def speed(
     backend: BackendName | None = typer.Option(
         None, "-b", "--backend", metavar="NAME",
         help="ollama | torch | openai (default: ollama when reachable, else torch)"),
-    host: str | None = typer.Option(None, "--host", metavar="URL", help=_OLLAMA_HOST_HELP),
+    host: str | None = typer.Option(
+        None, "--host", metavar="URL",
+        help="Ollama / OpenAI-compatible base URL (default: $OLLAMA_HOST or "
+        "http://127.0.0.1:11434)"),
     prompt_tokens: str = typer.Option(
         "128,512,2048", "--prompt-tokens", metavar="N,N,...", callback=_counts,
         help="prompt lengths in the server's tokens"),

@@ -171,6 +171,8 @@ class ModelSweep:
         unload."""
         before = self._others()
         info = self._load()
+        if info.extra.get("was_resident"):
+            self.events.on_note(f"{info.name} was already loaded: its load time is a warm start")
         store.add_model(run_id, info, position)
         self.fit = self._calibrate()
         try:
