@@ -143,3 +143,45 @@ def test_torch_engine_on_a_demo_model() -> None:
     assert abs(float(row["prompt_tokens_measured"]) - 48) <= 2
     assert float(row["tg_tok_s"]) > 0 and float(row["roofline_tok_s"]) > 0
     assert float(row["load_s"]) > 0 and row["cpu_only"] == "false"
+
+
+@pytest.mark.slow
+def test_a_user_interrupts_a_sweep_and_keeps_its_finished_cells(tmp_path: Path) -> None:
+    """Stand-in and sweep as separate processes; Ctrl-C (SIGINT) after the first cell."""
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    server = subprocess.Popen(
+        [sys.executable, "-m", "moebench.testing.ollama_standin", "--port", "0", "--model",
+         "mixtral:8x7b", "--rates", f"{PP},{TG}"], stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = server.stdout.readline() if server.stdout else ""
+        url = line.split("listening on ", 1)[1].strip()
+        sweep = subprocess.Popen(
+            [sys.executable, "-m", "moebench", "speed", "--host", url, "-m", "mixtral:8x7b",
+             "--prompt-tokens", "32,48,64,96,128,192,256,384", "--gen-tokens", "32",
+             "--repeats", "5", "--bandwidth", "100", "--csv", "s.csv"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        db, deadline = Path("results/moebench.db"), time.monotonic() + 60
+        while time.monotonic() < deadline and sweep.poll() is None:
+            try:
+                with sqlite3.connect(db) as conn:
+                    if conn.execute("SELECT COUNT(*) FROM speed_results").fetchone()[0]:
+                        break
+            except sqlite3.OperationalError:  # not created yet
+                pass
+            time.sleep(0.05)
+        sweep.send_signal(signal.SIGINT)
+        out, err = sweep.communicate(timeout=60)
+    finally:
+        server.kill()
+        server.wait()
+    assert sweep.returncode == 130, (out, err)
+    assert "interrupted" in err and "finished cells" in err
+    rows = csv_rows(Path("s.csv"))
+    assert 1 <= len(rows) < 8
+    assert all(abs(float(r["pp_tok_s"]) / PP - 1) < 0.10 for r in rows)

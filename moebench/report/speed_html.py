@@ -1,8 +1,8 @@
 """The `moebench speed --html` report: one self-contained page (no scripts, no network).
 
 Charts of generation and prompt-processing tok/s against prompt length, one line per
-model × concurrency, with ± sd whiskers; flagged cells are drawn as hollow red-ringed markers
-(their flags in the tooltip) so an untrustworthy point never passes for a clean one. Then the
+model × concurrency, with ± sd whiskers; flagged cells are drawn as hollow markers with a red
+`!` (their flags in the tooltip) so an untrustworthy point never passes for a clean one. Then the
 sweep table with every flag spelled out.
 """
 
@@ -20,7 +20,7 @@ from moebench.speed.cells import Cell
 _FLAGGED = "#d62728"
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:1200px}
 table{border-collapse:collapse;font-size:13px}th,td{padding:3px 8px;border-bottom:1px solid #ddd;
-text-align:right}th:first-child,td:first-child{text-align:left}td.flags{color:#b35900;
+text-align:right}th:first-child,td:first-child,th:last-child{text-align:left}td.flags{color:#b35900;
 text-align:left}.note{color:#555}.legend span{margin-right:1.2em}"""
 
 
@@ -67,7 +67,7 @@ def _line(run: list[Cell], measure: str, x: charts._Axis, y: charts._Axis, colou
             out.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="5" fill="{colour}"/></g>')
         else:
             out.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="7" fill="#fff" '
-                       f'stroke="{_FLAGGED}" stroke-width="2.5"/><text x="{px + 9:.1f}" '
+                       f'stroke="{colour}" stroke-width="2.5"/><text x="{px + 9:.1f}" '
                        f'y="{py - 8:.1f}" fill="{_FLAGGED}">!</text></g>')
     return out
 
@@ -97,7 +97,8 @@ def _table(cells: Sequence[Cell]) -> str:
 def _legend(cells: Sequence[Cell]) -> str:
     items = [f'<span style="color:{charts.color(i)}">● {escape(m)} ×{conc}</span>'
              for i, (m, conc) in enumerate(_series(cells))]
-    items.append(f'<span style="color:{_FLAGGED}">○! flagged (not trusted)</span>')
+    items.append(f'<span>○<b style="color:{_FLAGGED}">!</b> hollow: flagged, not trusted '
+                 '(hover for the flags)</span>')
     return '<p class="legend">' + "".join(items) + "</p>"
 
 

@@ -38,7 +38,7 @@ model, max_in_flight, max_pending, log of (method, path, body)), `faults` (`fail
 
 Run as a process: `python -m moebench.testing.ollama_standin --port 0 [--token-delay S]
 [--load-delay S] [--parallel N] [--model NAME ...] [--responder module:function]
-[--answer TEXT]`; it prints `listening on http://127.0.0.1:PORT` once ready and serves until
+[--answer TEXT] [--rates PP,TG]` (`--rates`: timed models, see `standin_speed`); it prints `listening on http://127.0.0.1:PORT` once ready and serves until
 killed.
 """
 
@@ -56,6 +56,7 @@ from moebench.testing.standin_engine import (
 )
 from moebench.testing.openai_routes import OPENAI_ROUTES
 from moebench.testing.standin_http import Handler, StandinRequest, _Server
+from moebench.testing.standin_speed import timed
 from moebench.testing.standin_models import (
     DEFAULT_INSTALLED, LIBRARY, FakeModel, normalize_name, ps_entry, show_payload, tags_entry,
     utc_now,
@@ -368,11 +369,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--parallel", type=int, default=1)
     parser.add_argument("--responder", help="module:function returning the answer text")
     parser.add_argument("--answer", help="answer every prompt with this text")
+    parser.add_argument("--rates", metavar="PP,TG",
+                        help="make every model timed: prompt and generation tok/s")
     args = parser.parse_args(argv)
     responder = _load_responder(args.responder) if args.responder else canned_responder
     if args.answer is not None:
         responder = _fixed(args.answer)
-    server = OllamaStandin(models=args.model or DEFAULT_INSTALLED, host=args.host,
+    models = _resolve_models(args.model or DEFAULT_INSTALLED)
+    if args.rates:
+        models = timed(models, args.rates)
+    server = OllamaStandin(models=models, host=args.host,
                            port=args.port, token_delay=args.token_delay,
                            first_token_delay=args.first_token_delay,
                            load_delay=args.load_delay, parallel=args.parallel,

@@ -21,7 +21,7 @@ import random
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from moebench.testing.standin_models import FakeModel
@@ -40,6 +40,12 @@ def prompt_pieces(messages: Sequence[Mapping[str, Any]], split: Any) -> list[str
     for message in messages:
         pieces += split(str(message.get("content", "")))
     return pieces + [f"<t{i}>" for i in range(1, TEMPLATE_TOKENS)]
+
+
+def timed(models: Sequence[FakeModel], rates: str) -> tuple[FakeModel, ...]:
+    """The models with `rates` = "PP,TG" prompt and generation tok/s (the script's --rates)."""
+    pp, tg = (float(v) for v in rates.split(","))
+    return tuple(replace(m, prompt_tok_s=pp, gen_tok_s=tg) for m in models)
 
 
 def is_timed(model: FakeModel) -> bool:
