@@ -211,10 +211,11 @@ def report(
     """Re-print the tables and write CSVs / HTML of stored runs (no model is called)."""
     from moebench.console import console
     from moebench.report.terminal import print_results
+    from moebench.report.speed_terminal import report_speed_runs
     from moebench.report.summary import build_report
 
     run_ids = [*(compare or ()), *(run_ids or [])]  # compared runs are reported too, A first
-    others = None if compare else _report_speed_runs(out, run_ids, csv, html)
+    others = None if compare else report_speed_runs(console, out, run_ids, csv, html)
     if others is not None:  # some were `moebench speed` runs, printed above
         if not others:
             return
@@ -231,27 +232,6 @@ def report(
         _print_run_comparisons(out, compare, result.run_ids)
     for path in result.written:
         console.print(f"wrote {path}", soft_wrap=True, highlight=False)
-
-
-def _report_speed_runs(out: Path, run_ids: list[str], csv: Path | None,
-                       html: Path | None) -> list[str] | None:
-    """Re-print the `moebench speed` runs among `run_ids`; returns the other runs' ids (None
-    when none was a speed run)."""
-    from moebench.console import console
-    from moebench.report.speed_terminal import print_speed
-    from moebench.speed.options import SpeedOptions
-    from moebench.speed.stored import load_speed_runs
-    from moebench.speed.sweep import write_outputs
-
-    stored = load_speed_runs(out, run_ids)
-    if not stored.speed_ids:
-        return None
-    print_speed(console, [c for c, _ in stored.cells], title="speed run " +
-                ", ".join(stored.speed_ids))
-    files = SpeedOptions(csv=csv, html=html) if not stored.other_ids else SpeedOptions()
-    for path in write_outputs(files, stored.cells, ", ".join(stored.speed_ids)):
-        console.print(f"wrote {path}", soft_wrap=True, highlight=False)
-    return list(stored.other_ids)
 
 
 def _print_run_comparisons(out: Path, compare: tuple[str, str] | None,

@@ -164,6 +164,8 @@ class ModelSweep:
         self.name = backend.name
         self.builder = PromptBuilder(options.seed)
         self.fit = _WORDS_GUESS
+        #: prompt tokens → filler words that gave that length
+        self._words: dict[int, int] = {}
         self.num_ctx = max(4096, max(options.prompt_tokens) + options.gen_tokens + _CTX_MARGIN)
 
     def run(self, store: Store, run_id: str, position: int, cells: list[Cell]) -> None:
@@ -240,12 +242,15 @@ class ModelSweep:
             self.events.on_note(f"{info.name}: no roofline (active parameters or quantisation "
                                 "unknown)")
 
+        warned: list[bool] = []
+
         def bound(placement: Placement) -> float | None:
             if per_token is None:
                 return None
             bw = self.target.bandwidth(placement, self.options.bandwidth_gb_s)
             value = bound_tok_s(per_token, placement.gpu_share, bw.cpu, bw.gpu)
-            if value is None:
+            if value is None and not warned:
+                warned.append(True)
                 self.events.on_note(f"{info.name}: no roofline (GPU bandwidth unknown: pass "
                                     "--bandwidth GB/s)")
             return value
@@ -287,7 +292,7 @@ class ModelSweep:
 
     def _warm_up(self, target: int) -> tuple[int, list[str]]:
         """A full-length warm-up that also checks the prompt length (and corrects it)."""
-        words = self.fit.words_for(target)
+        words = self._words.get(target, self.fit.words_for(target))
         reply = self._send(self.builder.text(words), self.options.gen_tokens)
         self.events.on_request("warm-up")
         for _ in range(3):
@@ -299,6 +304,7 @@ class ModelSweep:
                 break
             words = better
             reply = self._send(self.builder.text(words), 1)
+        self._words[target] = words  # the next concurrency level starts from here
         notes = []
         if reply.prompt_tokens is not None and not close_enough(reply.prompt_tokens, target):
             notes.append(f"prompts are {reply.prompt_tokens} tokens (asked {target})")
