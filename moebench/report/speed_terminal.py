@@ -109,8 +109,8 @@ def speed_table(cells: Sequence[Cell], title: str | None = None) -> Table:
     table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left")
     for name in ("model", "prompt", "conc"):
         table.add_column(name, no_wrap=True, justify="left" if name == "model" else "right")
-    for name in ("pp tok/s", "pp med", "tg tok/s", "tg med", "TTFT s", "agg tok/s",
-                 "roofline", "% roof", "load s", "GPU"):
+    for name in ("pp tok/s", "pp med", "tg tok/s", "tg med", "TTFT s", "TTFT med",
+                 "agg tok/s", "roofline", "% roof", "load s", "GPU"):
         table.add_column(name, justify="right", no_wrap=True)
     table.add_column("timing")
     table.add_column("flags", style="yellow")
@@ -120,7 +120,7 @@ def speed_table(cells: Sequence[Cell], title: str | None = None) -> Table:
         table.add_row(
             escape(c.model), str(c.prompt_tokens), str(c.concurrency),
             _pm(pp, _digits(pp.mean)), _med(pp, _digits(pp.mean)), _pm(tg, _digits(tg.mean)),
-            _med(tg, _digits(tg.mean)), _pm(ttft, 3),
+            _med(tg, _digits(tg.mean)), _pm(ttft, 3), _med(ttft, 3),
             _pm(c.aggregate, _digits(c.aggregate.mean)),
             "–" if c.roofline_tok_s is None else f"{c.roofline_tok_s:.0f}",
             "–" if c.roofline_pct is None else f"{c.roofline_pct:.0f}%",
