@@ -185,3 +185,23 @@ def test_a_user_interrupts_a_sweep_and_keeps_its_finished_cells(tmp_path: Path) 
     rows = csv_rows(Path("s.csv"))
     assert 1 <= len(rows) < 8
     assert all(abs(float(r["pp_tok_s"]) / PP - 1) < 0.10 for r in rows)
+
+
+def test_a_strict_openai_server_that_refuses_ignore_eos(server: OllamaStandin) -> None:
+    """Like api.openai.com: unknown request fields are a 400; the sweep goes on without."""
+    from moebench.testing import StandinRequest
+    from moebench.testing.openai_routes import chat_completions, send_error
+
+    inner = chat_completions()
+
+    def strict(standin: OllamaStandin, req: StandinRequest) -> None:
+        body = req.json_body()
+        if body is not None and "ignore_eos" in body:
+            return send_error(req, 400, "Unrecognized request argument supplied: ignore_eos")
+        if body is not None:
+            inner(standin, req)
+
+    server.add_route("POST", "/v1/chat/completions", strict)
+    output, rows = _speed(server, "-m", "granite3-moe:1b", "--backend", "openai")
+    assert "refuses ignore_eos; early stops will be reported" in output
+    assert rows[0]["early_stop"] == "true" and float(rows[0]["gen_tokens_measured"]) == 6

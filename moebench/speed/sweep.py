@@ -164,6 +164,8 @@ class ModelSweep:
         self.name = backend.name
         self.builder = PromptBuilder(options.seed)
         self.fit = _WORDS_GUESS
+        #: the engine and llama.cpp / vLLM servers honour it; Ollama has no such option
+        self.ignore_eos = self.name != "ollama"
         #: prompt tokens → filler words that gave that length
         self._words: dict[int, int] = {}
         self.num_ctx = max(4096, max(options.prompt_tokens) + options.gen_tokens + _CTX_MARGIN)
@@ -209,7 +211,15 @@ class ModelSweep:
 
     def _calibrate(self) -> Fit:
         """The line through two probes' server token counts (a guess when none are sent)."""
-        short = self._send(self.builder.text(0), 1)
+        try:
+            short = self._send(self.builder.text(0), 1)
+        except RequestFailed as error:
+            if not self.ignore_eos or "ignore_eos" not in str(error):
+                raise
+            self.ignore_eos = False  # a strict API refuses unknown fields: go on without it
+            self.events.on_note(f"{self.model}: the server refuses ignore_eos; early stops "
+                                "will be reported")
+            short = self._send(self.builder.text(0), 1)
         long = self._send(self.builder.text(PROBE_WORDS), 1)
         if short.prompt_tokens and long.prompt_tokens:
             return Fit.through(short.prompt_tokens, long.prompt_tokens)
@@ -333,8 +343,8 @@ class ModelSweep:
         options: dict[str, object] = {"max_tokens": max_tokens, "temperature": 0.0, "seed": 0}
         if self.name == "ollama":
             options["num_ctx"] = self.num_ctx  # the pinned runner size: no reload
-        else:
-            options["ignore_eos"] = True  # the engine and llama.cpp/vLLM servers honour it
+        if self.ignore_eos:
+            options["ignore_eos"] = True
         request = Request(suite="speed", task="speed", case_id="speed", prompt=text,
                           scorer=ScorerSpec("speed"), options=options)
         return self.backend.generate(self.model, request)
