@@ -205,3 +205,12 @@ def test_a_strict_openai_server_that_refuses_ignore_eos(server: OllamaStandin) -
     output, rows = _speed(server, "-m", "granite3-moe:1b", "--backend", "openai")
     assert "refuses ignore_eos; early stops will be reported" in output
     assert rows[0]["early_stop"] == "true" and float(rows[0]["gen_tokens_measured"]) == 6
+
+
+def test_errors_name_the_fix(server: OllamaStandin) -> None:
+    no_model = runner.invoke(app, ["speed", "--host", server.url])
+    assert no_model.exit_code == 1 and "name the models to measure: -m NAME" in no_model.output
+    missing = runner.invoke(app, ["speed", "--host", server.url, "-m", "nope", *SMALL])
+    assert missing.exit_code == 1 and "moebench pull nope" in missing.output
+    down = runner.invoke(app, ["speed", "--backend", "ollama", "--host", "http://127.0.0.1:9"])
+    assert down.exit_code == 1 and "not reachable" in down.output
