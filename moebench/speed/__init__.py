@@ -8,27 +8,6 @@ tok/s, load time, trust flags and the MoE roofline. Modules: `options` (what was
 flags), `roofline` (active bytes per token, bandwidth), `targets` (placement facts per
 backend), `sweep` (the loop), `rows` (store rows and CSV).
 
-Names are imported lazily so `moebench --help` does not pay for them.
+Import from the modules (`from moebench.speed.sweep import run_speed`); this package file
+imports nothing, so `moebench --help` does not pay for it.
 """
-
-from __future__ import annotations
-
-import importlib
-from typing import Any
-
-_WHERE = {
-    "SpeedOptions": "moebench.speed.options",
-    "parse_counts": "moebench.speed.options",
-    "run_speed": "moebench.speed.sweep",
-    "SpeedResult": "moebench.speed.sweep",
-    "Cell": "moebench.speed.cells",
-    "fastest": "moebench.speed.cells",
-}
-
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module 'moebench.speed' has no attribute {name!r}")
-    return getattr(importlib.import_module(_WHERE[name]), name)
