@@ -14,7 +14,7 @@ from moebench.speed.roofline import (
     bits_per_weight, bound_tok_s, bytes_from_model_info, bytes_from_tensors, copy_bandwidth_cpu,
 )
 from moebench.speed.rows import cell_from_row, store_row
-from moebench.speed.sweep import Cell as SweepCell, NullSpeedEvents, run_speed
+from moebench.speed.sweep import NullSpeedEvents, run_speed
 from moebench.store import Store
 from moebench.testing import FakeModel, OllamaStandin
 
@@ -97,7 +97,7 @@ def test_roofline_bound_splits_gpu_and_cpu_memory() -> None:
 
 
 class _StopAfterFirstCell(NullSpeedEvents):
-    def on_cell(self, cell: SweepCell) -> None:
+    def on_cell(self, cell: Cell) -> None:
         raise KeyboardInterrupt
 
 
