@@ -77,6 +77,26 @@ def m002_samples_expected_detail(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE samples ADD COLUMN expected_detail TEXT")
 
 
+@_migration
+def m003_speed_results(db: sqlite3.Connection) -> None:
+    """`moebench speed`: one row per model × prompt length × concurrency (additive)."""
+    _script(db, """
+    CREATE TABLE speed_results (
+        run_id TEXT NOT NULL REFERENCES runs(id), position INTEGER NOT NULL,
+        model TEXT NOT NULL, backend TEXT NOT NULL, prompt_tokens INTEGER NOT NULL,
+        gen_tokens INTEGER NOT NULL, concurrency INTEGER NOT NULL, repeats INTEGER NOT NULL,
+        pp_tok_s REAL, pp_tok_s_sd REAL, tg_tok_s REAL, tg_tok_s_sd REAL, ttft_s REAL,
+        load_s REAL, gpu_share REAL, partial_offload INTEGER NOT NULL,
+        other_models_resident INTEGER NOT NULL, early_stop INTEGER NOT NULL,
+        roofline_tok_s REAL, roofline_pct REAL, pp_tok_s_median REAL, tg_tok_s_median REAL,
+        ttft_s_sd REAL, ttft_s_median REAL, agg_tok_s REAL, agg_tok_s_sd REAL,
+        high_variance INTEGER NOT NULL, cpu_only INTEGER NOT NULL,
+        prompt_tokens_measured REAL, gen_tokens_measured REAL, early_stops INTEGER,
+        errors INTEGER, timing_source TEXT, resident_models TEXT, notes TEXT, detail TEXT,
+        created_at TEXT NOT NULL, PRIMARY KEY (run_id, model, prompt_tokens, concurrency))
+    """)
+
+
 def _script(db: sqlite3.Connection, sql: str) -> None:
     # executescript() would COMMIT the migration's open transaction; run statements one by one.
     for statement in sql.split(";"):
@@ -367,6 +387,23 @@ class Store:
             "s.output_tokens, s.decode_s, s.prompt_eval_s, s.error FROM samples s JOIN models m "
             "ON m.run_id = s.run_id AND m.model = s.model WHERE s.run_id = ? "
             "ORDER BY m.position, s.seq, s.repeat", (run_id,))
+        return [dict(r) for r in rows]
+
+    # ---- speed sweeps (`moebench speed`) ------------------------------------------------
+
+    def add_speed_cell(self, row: dict[str, Any]) -> None:
+        """Insert or replace one speed cell (keys: `speed_results` columns but created_at)."""
+        row = {**row, "created_at": utc_now()}
+        cols = ", ".join(row)
+        with self._tx():
+            self.db.execute(f"INSERT OR REPLACE INTO speed_results ({cols}) VALUES "
+                            f"({', '.join('?' * len(row))})", tuple(row.values()))
+
+    def speed_rows(self, run_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Stored speed cells of the runs, in run and sweep order (empty for task runs)."""
+        rows = self.db.execute(
+            f"SELECT * FROM speed_results WHERE run_id IN ({_marks(run_ids)}) ORDER BY "
+            "run_id, position, concurrency, prompt_tokens", list(run_ids))
         return [dict(r) for r in rows]
 
     # ---- frames for reports (pandas imported lazily) ------------------------------------

@@ -27,13 +27,15 @@ _CASES = {
     "exact": ({"expected": "Paris"}, "exactly 'Paris'"),
     "contains": ({"expected": ["a", "b"]}, "contains: a, b"),
     "regex": ({"expected": r"\d+ km"}, r"matches /\d+ km/"),
+    "judge": ({"expected": "Paris"}, "judged by qwen3:4b: names the capital"),
 }
 
 
 @pytest.mark.parametrize("name", sorted(registry()))
 def test_every_scorer_describes_what_it_expects(name: str) -> None:
     case, text = _CASES[name]
-    assert describe_expected(ScorerSpec(name), case) == text
+    params = {"model": "qwen3:4b", "rubric": "names the capital"} if name == "judge" else {}
+    assert describe_expected(ScorerSpec(name, params), case) == text
 
 
 def test_word_length_full_score_fail_says_how_many_were_asked() -> None:

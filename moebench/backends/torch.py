@@ -203,7 +203,7 @@ class TorchBackend:
             prompt_ids, max_new_tokens=int(options.get("max_tokens") or DEFAULT_MAX_TOKENS),
             temperature=float(options.get("temperature", DEFAULT_TEMPERATURE)),
             top_p=float(options.get("top_p", 1.0)), top_k=int(options.get("top_k") or 0),
-            seed=options.get("seed"), stop=stops,
+            seed=options.get("seed"), stop=stops, ignore_eos=bool(options.get("ignore_eos")),
             on_token=lambda _: first.append(time.perf_counter()) if not first else None,
             deadline=start + self.config.timeout)
         end = time.perf_counter()

@@ -31,7 +31,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from moebench.errors import MoebenchError, ScorerFailed
-from moebench.scorers import scorer
+from moebench.scorers import describes, scorer
 from moebench.types import ModelInfo, Request, Score, ScorerSpec
 
 #: scorers the runner applies after the judged model's timed requests
@@ -155,6 +155,14 @@ def _ask(params: Mapping[str, Any], prompt: str) -> tuple[str, ModelInfo, bool]:
     parse_verdict(raw)  # only well-formed verdicts are cached
     _remember(key, raw)
     return raw, info, False
+
+
+@describes("judge")
+def describe_judge(case: Mapping[str, Any], params: Mapping[str, Any]) -> str:
+    """`judged by qwen3:4b: <rubric, first 60 characters>`."""
+    rubric = " ".join(str(params.get("rubric") or "").split())
+    short = rubric if len(rubric) <= 60 else rubric[:59] + "…"
+    return f"judged by {params.get('model') or '?'}: {short}"
 
 
 @scorer("judge", params=("model", "backend", "rubric", "host"),

@@ -39,7 +39,7 @@ model, max_in_flight, max_pending, log of (method, path, body)), `faults` (`fail
 
 Run as a process: `python -m moebench.testing.ollama_standin --port 0 [--token-delay S]
 [--load-delay S] [--parallel N] [--model NAME ...] [--responder module:function]
-[--answer TEXT]`; it prints `listening on http://127.0.0.1:PORT` once ready and serves until
+[--answer TEXT] [--rates PP,TG]` (`--rates`: timed models, see `standin_speed`); it prints `listening on http://127.0.0.1:PORT` once ready and serves until
 killed.
 """
 
@@ -57,6 +57,7 @@ from moebench.testing.standin_engine import (
 )
 from moebench.testing.openai_routes import OPENAI_ROUTES
 from moebench.testing.standin_http import Handler, StandinRequest, _Server
+from moebench.testing.standin_speed import timed
 from moebench.testing.standin_models import (
     DEFAULT_INSTALLED, LIBRARY, FakeModel, normalize_name, ps_entry, show_payload, tags_entry,
     utc_now,
@@ -399,11 +400,16 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="cut every N-th generation stream after one chunk")
     parser.add_argument("--no-usage", action="store_true",
                         help="/v1/chat/completions streams carry no usage (like llama.cpp)")
+    parser.add_argument("--rates", metavar="PP,TG",
+                        help="make every model timed: prompt and generation tok/s")
     args = parser.parse_args(argv)
     responder = _load_responder(args.responder) if args.responder else canned_responder
     if args.answer is not None:
         responder = _fixed(args.answer)
-    server = OllamaStandin(models=args.model or DEFAULT_INSTALLED, host=args.host,
+    models = _resolve_models(args.model or DEFAULT_INSTALLED)
+    if args.rates:
+        models = timed(models, args.rates)
+    server = OllamaStandin(models=models, host=args.host,
                            port=args.port, token_delay=args.token_delay,
                            first_token_delay=args.first_token_delay,
                            load_delay=args.load_delay, parallel=args.parallel,

@@ -37,7 +37,7 @@ _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error",
 #: OpenAI request keys → Ollama runner options (notes §2.12; `max_completion_tokens` is ignored)
 _OPTION_KEYS = {"max_tokens": "num_predict", "temperature": "temperature", "top_p": "top_p",
                 "seed": "seed", "stop": "stop", "frequency_penalty": "frequency_penalty",
-                "presence_penalty": "presence_penalty"}
+                "presence_penalty": "presence_penalty", "ignore_eos": "ignore_eos"}
 
 
 def send_error(req: StandinRequest, status: int, message: str,

@@ -21,6 +21,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from moebench.testing.standin_models import FOREVER, FakeModel, normalize_name
+from moebench.testing.standin_speed import (
+    SpeedSim, extend_output, is_timed, pace, prompt_pieces,
+)
 
 #: responder(model, messages, options) -> answer text (may start with `<think>…</think>`)
 Responder = Callable[[str, Sequence[Mapping[str, Any]], Mapping[str, Any]], str]
@@ -234,6 +237,8 @@ class StandinState:
         #: full name → (expires_at, num_ctx) of resident models
         self.loaded: dict[str, tuple[datetime, int]] = {}
         self._slots = threading.Semaphore(max(1, config.parallel))
+        #: prompt caches and rate jitter of timed models (`standin_speed`)
+        self.speed = SpeedSim()
         self._load_lock = threading.Lock()
 
     # ---- bookkeeping -------------------------------------------------------------------
@@ -333,18 +338,26 @@ class StandinState:
              arrival_ns: int) -> Iterator[tuple[str, str] | dict[str, Any]]:
         load_ns = self.ensure_loaded(model, num_ctx)
         pieces, done_reason = self._pieces(model, messages, options, think)
-        prompt_tokens = 10 + sum(len(split_tokens(str(m.get("content", "")))) for m in messages)
+        prompt = prompt_pieces(messages, split_tokens)
+        prompt_tokens = len(prompt)
+        timing = self.speed.timing(model, prompt, self.config.token_delay,
+                                   self.config.first_token_delay)
+        if is_timed(model):
+            pieces, done_reason = extend_output(model, pieces, options)
         t0 = time.perf_counter_ns()
-        time.sleep(self.config.first_token_delay)
+        time.sleep(timing.prompt_s)
         t1 = time.perf_counter_ns()
-        for piece in pieces:
-            time.sleep(self.config.token_delay)
+        for i, piece in enumerate(pieces):
+            pace(t1, (i + 1) * timing.token_s)  # on a schedule: per-token overheads don't add up
             yield piece
         t2 = time.perf_counter_ns()
+        prompt_ns, eval_ns = t1 - t0, t2 - t1
+        if is_timed(model):  # report the configured work, not a busy machine's sleep overshoot
+            prompt_ns, eval_ns = timing.durations_ns(len(pieces))
         yield {"done_reason": done_reason, "total_duration": t2 - arrival_ns,
                "load_duration": load_ns, "prompt_eval_count": prompt_tokens,
-               "prompt_eval_duration": max(t1 - t0, 1_000),
-               "eval_count": len(pieces), "eval_duration": max(t2 - t1, 1_000)}
+               "prompt_eval_duration": max(prompt_ns, 1_000),
+               "eval_count": len(pieces), "eval_duration": max(eval_ns, 1_000)}
 
     def _pieces(self, model: FakeModel, messages: Sequence[Mapping[str, Any]],
                 options: Mapping[str, Any], think: Any) -> tuple[list[tuple[str, str]], str]:
