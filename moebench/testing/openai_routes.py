@@ -21,15 +21,11 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping
+from typing import Any
 
+from moebench.testing.standin_http import Handler, Standin, StandinRequest
 from moebench.testing.standin_models import MODIFIED_AT
-
-if TYPE_CHECKING:
-    from moebench.testing.ollama_standin import OllamaStandin, StandinRequest
-
-Handler = Callable[["OllamaStandin", "StandinRequest"], None]
 
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error",
                 404: "not_found_error", 429: "rate_limit_error"}
@@ -63,7 +59,7 @@ def _authorized(req: StandinRequest, api_key: str | None) -> bool:
 def models_route(api_key: str | None = None) -> Handler:
     """`GET /v1/models`: the installed models as an OpenAI list."""
 
-    def handle(standin: OllamaStandin, req: StandinRequest) -> None:
+    def handle(standin: Standin, req: StandinRequest) -> None:
         if not _authorized(req, api_key):
             return
         created = int(MODIFIED_AT.timestamp())
@@ -77,7 +73,7 @@ def models_route(api_key: str | None = None) -> Handler:
 def chat_completions(api_key: str | None = None) -> Handler:
     """`POST /v1/chat/completions`, streaming (SSE) or not; `api_key` makes the key required."""
 
-    def handle(standin: OllamaStandin, req: StandinRequest) -> None:
+    def handle(standin: Standin, req: StandinRequest) -> None:
         arrival = time.perf_counter_ns()
         if not _authorized(req, api_key):
             return
@@ -176,7 +172,7 @@ class RateLimited:
         self.arrivals: list[float] = []
         self._lock = threading.Lock()
 
-    def __call__(self, standin: OllamaStandin, req: StandinRequest) -> None:
+    def __call__(self, standin: Standin, req: StandinRequest) -> None:
         with self._lock:
             self.arrivals.append(time.perf_counter())
             limited = self.remaining > 0
