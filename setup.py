@@ -1,0 +1,13 @@
+"""Build hook: ship the repo's top-level `tasks/` inside the wheel as `moebench/tasks/`.
+
+Everything else is in pyproject.toml. The suites stay at the top of the repo (where users,
+docs and `moebench suites list` in a checkout find them); `moebench.paths.bundled_tasks()`
+looks in the package first, so an installed wheel finds its copy from any folder.
+"""
+
+from setuptools import find_packages, setup
+
+setup(
+    packages=[*find_packages(include=["moebench", "moebench.*"]), "moebench.tasks"],
+    package_dir={"moebench.tasks": "tasks"},
+)
