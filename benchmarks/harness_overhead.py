@@ -1,6 +1,14 @@
 """What the whole harness (`moebench.runner.run`: backend + scorer + store + events) costs.
 
-Against the loopback Ollama stand-in (perf notes §6 Part A), it prints:
+Against the loopback Ollama stand-in (perf notes §6 Part A), it prints first the issue-11
+headline next to the peers' figures (measured on the same stand-in) and the goal:
+- wall of a 20-case `moebench run` (start-up + run + table + CSV): the CLI in a fresh process,
+  median of `--cli-repeats`;
+- end-to-end cost per extra sample: (wall of a 400-case run − wall of the 20-case run) / 380;
+- wall / ideal of the request phase at `--concurrency 4` against 4 server slots, 200 ms
+  requests (ideal = ceil(n / 4) × 200 ms);
+with the machine's load average before and after (the numbers mean little on a busy machine).
+Then the detail tables:
 1. zero server delay: per-request time of the raw `ollama` client, of
    `OllamaBackend.generate`, and of a full run (steady state); the client overhead per sample
    is run − raw client (goal ≤ 1 ms), the runner's own share (score, one SQLite transaction,
@@ -12,13 +20,17 @@ Against the loopback Ollama stand-in (perf notes §6 Part A), it prints:
 3. loads: the stand-in's count of model loads for a two-model run (goal: == models).
 
     python benchmarks/harness_overhead.py [--n 200] [--n-delay 48] [--delay 0.05]
+        [--cli-repeats 5] [--headline-only]
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -35,6 +47,12 @@ from moebench.types import ModelInfo, Record, Request, ScorerSpec
 
 MODELS = ("mixtral:8x7b", "granite3-moe:1b")
 ANSWER = "The answer is 4."
+REPO = Path(__file__).resolve().parents[1]
+#: issue 11's peers on the same zero-delay stand-in: (20-case wall s, ms per extra sample,
+#: wall / ideal at concurrency 4 with 200 ms requests); None where the peer was not measured
+PEERS = {"promptfoo": (3.0, 12.5, None), "inspect-ai": (8.5, 27.2, None),
+         "lm-eval-harness": (15.5, 3.7, 1.10)}
+GOALS = (1.2, 2.5, 1.05)
 
 
 class PhaseClock(NullEvents):
@@ -134,6 +152,59 @@ def scheduling(folder: Path, n: int, delay: float,
             wall / (clock.paced_s / parallel))
 
 
+def cli_wall(server: OllamaStandin, suite: Path, out: Path) -> float:
+    """Seconds of one `python -m moebench run` (start-up + run + table + CSV), fresh process."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get(
+        "PYTHONPATH", "")]), "COLUMNS": "100"}
+    command = [sys.executable, "-m", "moebench", "run", "-s", str(suite), "-m", MODELS[0],
+               "--host", server.url, "--out", str(out), "--csv", str(out / "summary.csv")]
+    start = time.perf_counter()
+    subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def headline(folder: Path, repeats: int) -> tuple[float, float, float]:
+    """(20-case CLI wall s, ms per extra sample, wall / ideal at C = P = 4 with 200 ms)."""
+    small, large = _suite(folder, 20), _suite(folder, 400)
+    with OllamaStandin(models=[MODELS[0]], responder=lambda m, msgs, o: ANSWER) as server:
+        cli_wall(server, small, folder / "warm")  # page cache, .pyc files
+        walls: dict[Path, list[float]] = {small: [], large: []}
+        for k in range(repeats):  # interleaved, so a load spike hits both sizes alike
+            for suite in (small, large):
+                walls[suite].append(cli_wall(server, suite, folder / f"cli-{k}-{suite.stem}"))
+    wall20, wall400 = statistics.median(walls[small]), statistics.median(walls[large])
+    _, ratio, *_ = scheduling(folder, 48, 0.2, 4)
+    return wall20, (wall400 - wall20) / 380 * 1e3, ratio
+
+
+def headline_table(figures: tuple[float, float, float], repeats: int,
+                   load: tuple[tuple[float, ...], tuple[float, ...]]) -> Table:
+    """moebench's three figures next to the peers' and the goal."""
+    table = Table(title="harness overhead on the zero-delay stand-in (issue 11): moebench "
+                  f"(median of {repeats}) vs peers", caption="load average 1/5/15 min: before "
+                  f"{_load(load[0])}, after {_load(load[1])} on {os.cpu_count()} cores",
+                  caption_justify="left")
+    names = ("20-case run wall s", "ms / extra sample", "wall/ideal C=4, 200 ms")
+    table.add_column("harness")
+    for name in names:
+        table.add_column(name, justify="right")
+    formats = ("{:.2f}", "{:.2f}", "{:.3f}")
+    cells = [f.format(v) for f, v in zip(formats, figures, strict=True)]
+    table.add_row("[bold]moebench[/]", *cells)
+    for peer, values in PEERS.items():
+        table.add_row(peer, *("–" if v is None else f.format(v)
+                              for f, v in zip(formats, values, strict=True)))
+    table.add_row("goal", *(f"≤ {f.format(g)}" for f, g in zip(formats, GOALS, strict=True)))
+    table.add_row("met", *("yes" if v <= g else "[red]no[/]"
+                           for v, g in zip(figures, GOALS, strict=True)))
+    return table
+
+
+def _load(values: tuple[float, ...]) -> str:
+    return " / ".join(f"{v:.2f}" for v in values)
+
+
 def loads(folder: Path) -> dict[str, int]:
     """Loads the server saw for a two-model run (with a real load delay)."""
     with OllamaStandin(models=list(MODELS), load_delay=0.2) as server:
@@ -147,10 +218,18 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=200, help="requests at zero delay")
     parser.add_argument("--n-delay", type=int, default=48, help="requests per delay run")
     parser.add_argument("--delay", type=float, default=0.05, help="server s per request")
+    parser.add_argument("--cli-repeats", type=int, default=5, help="CLI runs per suite size")
+    parser.add_argument("--headline-only", action="store_true",
+                        help="print only the issue-11 table against the peers")
     args = parser.parse_args()
     console = Console()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
+        before = os.getloadavg()
+        figures = headline(folder, args.cli_repeats)
+        console.print(headline_table(figures, args.cli_repeats, (before, os.getloadavg())))
+        if args.headline_only:
+            return
         raw, generate, full = (statistics.median(v) for v in zip(
             *(overhead(folder, args.n) for _ in range(3))))
         table = Table(title=f"zero-delay stand-in, {args.n} requests, median of 3")

@@ -231,6 +231,8 @@ def report(
 def _print_run_comparisons(out: Path, compare: tuple[str, str] | None,
                            run_ids: tuple[str, ...]) -> None:
     """The paired run-vs-run tables: --compare, or every pair of 2+ runs."""
+    if not compare and len(run_ids) < 2:  # nothing to pair: no numpy/scipy for one run
+        return
     from moebench.report.compare import compare_stored_runs
     from moebench.console import console, print_note
     from moebench.report.html_report import run_pairs

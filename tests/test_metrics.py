@@ -38,6 +38,16 @@ def test_wilson_interval_is_scipys_wilson(passed: int, n: int, confidence: float
     assert got == pytest.approx((ci.low, ci.high), abs=1e-12)
 
 
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("q", [0.0, 0.05, 0.5, 0.95, 1.0])
+def test_plain_quantile_is_numpys_linear_quantile(seed: int, q: float) -> None:
+    from moebench.report import figures
+
+    values = np.random.default_rng(seed).lognormal(size=1 + seed * 7)
+    assert figures.quantile([*values.tolist(), None, float("nan")], q) == float(
+        np.quantile(values, q))
+
+
 def test_wilson_interval_of_nothing_is_nan() -> None:
     assert all(math.isnan(v) for v in metrics.wilson_interval(0, 0))
 

@@ -17,8 +17,9 @@ from _run_support import MODELS, standin, write_suite  # noqa: F401
 from moebench.testing.ollama_standin import OllamaStandin
 
 REPO = Path(__file__).resolve().parents[1]
-#: heavy modules a plain run must not pay for (scipy is `report --compare` / HTML only)
-NOT_ON_RUN_PATH = ("scipy", "torch", "transformers")
+#: heavy modules a plain run must not pay for (scipy is `report --compare` / HTML only;
+#: pandas and numpy are for the samples CSV and the HTML/Markdown reports)
+NOT_ON_RUN_PATH = ("scipy", "pandas", "numpy", "torch", "transformers")
 
 _PROBE = """
 import atexit, json, runpy, sys
@@ -41,14 +42,22 @@ def _imported(*args: str) -> list[str]:
     return json.loads(line.removeprefix("IMPORTED "))
 
 
-def test_plain_run_runs_and_report_import_no_scipy(standin: OllamaStandin,
-                                                  tmp_path: Path) -> None:
+def test_plain_run_and_report_import_no_scipy_pandas_or_numpy(standin: OllamaStandin,
+                                                              tmp_path: Path) -> None:
     suite = write_suite(tmp_path)
     assert _imported("run", "-s", str(suite), "-m", MODELS[0], "--host", standin.url,
-                     "--csv", "sum.csv", "--samples-csv", "samples.csv") == []
-    assert Path("sum.csv").exists() and Path("samples.csv").exists()
-    assert _imported("runs") == []
+                     "--csv", "sum.csv") == []
     assert _imported("report", "last", "--csv", "again.csv") == []
+    assert Path("sum.csv").read_bytes() == Path("again.csv").read_bytes()
+
+
+def test_samples_csv_and_runs_list_need_pandas_but_not_scipy(standin: OllamaStandin,
+                                                            tmp_path: Path) -> None:
+    suite = write_suite(tmp_path)
+    assert _imported("run", "-s", str(suite), "-m", MODELS[0], "--host", standin.url,
+                     "--samples-csv", "samples.csv") == ["numpy", "pandas"]
+    assert Path("samples.csv").exists()
+    assert "scipy" not in _imported("runs")
 
 
 def test_help_imports_nothing_heavy() -> None:

@@ -4,8 +4,8 @@ Pure functions over numbers and pandas frames (scipy/numpy, no hand-rolled distr
 no I/O and no rendering. Every interval is 95% unless told otherwise, and every bootstrap
 is seeded so that a report rebuilt from the same store prints the same numbers.
 
-- accuracy: Wilson score interval (`wilson_interval`); partial-credit mean score with a
-  bootstrap interval (`mean_ci`);
+- accuracy: Wilson score interval (`wilson_interval`, closed form in `figures`);
+  partial-credit mean score with a bootstrap interval (`mean_ci`);
 - per group of samples: the summary CSV's figures (`summary_stats`), the same with
   intervals (`group_stats`), per task (`task_table`) and per model (`model_table`);
 - repeats: pass@1 averaged over repeats, pass^N (every repeat passes), flaky cases
@@ -19,14 +19,15 @@ is seeded so that a report rebuilt from the same store prints the same numbers.
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from moebench.report import figures
+from moebench.report.figures import wilson_interval
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,27 +39,9 @@ SEED = 0
 #: above this many values BCa's O(n²) jackknife costs seconds and memory while its
 #: correction no longer matters; the percentile method is used instead
 BCA_MAX_N = 400
-#: the two-sided 95% normal quantile, Φ⁻¹(0.975)
-Z_95 = 1.959963984540054
 NO_DIFFERENCE = "no detectable difference at 95%"
 
 _Stat = Callable[..., Any]
-
-
-def wilson_interval(passed: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for `passed` successes out of `n` (NaN, NaN when n == 0).
-
-    Closed form (Wilson 1927), the same numbers as scipy's `binomtest(...).proportion_ci(
-    method="wilson")`, without importing scipy (~1 s of start-up on every `run`).
-    """
-    if n == 0:
-        return (float("nan"), float("nan"))
-    z = Z_95 if confidence == 0.95 else NormalDist().inv_cdf(0.5 + confidence / 2)
-    p = passed / n
-    scale = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / scale
-    half = z / scale * math.sqrt(p * (1 - p) / n + (z / (2 * n)) ** 2)
-    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def _clean(values: Sequence[float] | np.ndarray | pd.Series) -> np.ndarray:
@@ -110,8 +93,7 @@ def mean_ci(values: Sequence[float] | np.ndarray | pd.Series, confidence: float 
 
 def quantile(values: Sequence[float] | np.ndarray | pd.Series, q: float) -> float:
     """The q-quantile (0.5 = median) of the non-missing values; NaN when there are none."""
-    arr = _clean(values)
-    return float(np.quantile(arr, q)) if arr.size else float("nan")
+    return figures.quantile(_clean(values).tolist(), q)  # the summary CSV's own quantile
 
 
 def quantile_ci(values: Sequence[float] | np.ndarray | pd.Series, q: float,
@@ -276,27 +258,15 @@ def warm_samples(ok: pd.DataFrame) -> pd.DataFrame:
 
 
 def summary_stats(group: pd.DataFrame) -> dict[str, Any]:
-    """The summary CSV's figures of one set of samples (SUMMARY_COLUMNS `n`…`errors`, no load_s).
-
-    Errors count as failed samples in accuracy (score 0) and are left out of timings; latency
-    and TTFT are warm (`warm_samples`), tok/s is the median over every answered sample. No
-    bootstrap, so every `run` can afford it; `group_stats` adds the intervals.
-    """
-    ok = group[ok_mask(group)]
-    warm = warm_samples(ok)
-    n, k = int(len(group)), int(passed_bool(group).sum())
-    low, high = wilson_interval(k, n)
-    scores = group["score"].astype(float).fillna(0.0)
-    return {
-        "n": n, "passed": k, "accuracy": k / n if n else float("nan"),
-        "accuracy_low": low, "accuracy_high": high,
-        "mean_score": float(scores.mean()) if n else float("nan"),
-        "latency_p50_s": quantile(warm["latency_s"], 0.5),
-        "latency_p95_s": quantile(warm["latency_s"], 0.95),
-        "ttft_p50_s": quantile(warm["ttft_s"], 0.5),
-        "tokens_per_s": quantile(ok["tokens_per_s"], 0.5),
-        "errors": int(n - len(ok)),
-    }
+    """The summary CSV's figures of one set of samples (`figures.summary_figures` of the
+    frame's columns: the numbers `run` computes without pandas). No bootstrap, so every `run`
+    can afford it; `group_stats` adds the intervals."""
+    cold = (group["cold"].fillna(False).astype(bool) if "cold" in group
+            else [False] * len(group))
+    timings = {c: group[c].astype(float).tolist() for c in ("latency_s", "ttft_s",
+                                                            "tokens_per_s")}
+    return figures.summary_figures(passed_bool(group).tolist(), group["score"].tolist(),
+                                   ok_mask(group).tolist(), list(cold), timings)
 
 
 def group_stats(group: pd.DataFrame) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Rich rendering for runs: the live progress bar, the results table, model lines, run lists.
 
-Everything here only draws: numbers come from `moebench.report.summary` / `moebench.store` frames.
+Everything here only draws: numbers come from `moebench.report.summary` / `moebench.store` (as
+frames, or as plain rows, so a plain run never imports pandas).
 The progress display implements `runner.RunEvents`; on a terminal it is a live bar
 (model, task, done/total, elapsed, ETA, tok/s), elsewhere (CI logs, pipes) one line per model.
 """
@@ -9,7 +10,9 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING, Any
+from collections import namedtuple
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Union
 
 from rich import box
 from rich.console import Console
@@ -30,6 +33,9 @@ from moebench.units import human_bytes
 
 if TYPE_CHECKING:
     import pandas as pd
+
+#: a table to draw: a frame, or dict rows with the same columns (`summary_rows`, `model_rows`)
+Rows = Union["pd.DataFrame", Sequence[Mapping[str, Any]]]
 
 
 class RichProgress:
@@ -106,21 +112,32 @@ def _ci(row: Any) -> str:
     return f"{row.accuracy_low * 100:.0f}–{row.accuracy_high * 100:.0f}%"
 
 
-def summary_table(summary: pd.DataFrame, title: str | None = None) -> Table:
+def _tuples(table: Rows) -> list[Any]:
+    """The rows of a frame or of a list of dicts as named tuples (`row.model`, `_asdict()`)."""
+    if hasattr(table, "itertuples"):
+        return list(table.itertuples(index=False))
+    if not table:
+        return []
+    row_type = namedtuple("Row", list(table[0]))  # type: ignore[misc]
+    return [row_type(**row) for row in table]
+
+
+def summary_table(summary: Rows, title: str | None = None) -> Table:
     """Rows model × suite/task: accuracy with its 95% CI, latency p50/p95, TTFT, tok/s, errors."""
     table = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD,
                   show_edge=False, padding=(0, 1, 0, 0), caption="latency, TTFT in seconds",
                   caption_justify="left")
-    runs = summary["run_id"].nunique() > 1  # several runs: say which row is which
+    rows = _tuples(summary)
+    runs = len({row.run_id for row in rows}) > 1  # several runs: say which row is which
     if runs:
         table.add_column("run", no_wrap=True)
-    width = max([len(str(m)) for m in summary["model"]] + [5])
+    width = max([len(str(row.model)) for row in rows] + [5])
     table.add_column("model", no_wrap=True, min_width=min(width, 40))
     table.add_column("task", overflow="fold", min_width=10)
     for name in ("acc", "95% CI", "passed", "p50", "p95", "TTFT", "tok/s", "err"):
         table.add_column(name, justify="right", no_wrap=True)
     previous = None
-    for row in summary.itertuples(index=False):
+    for row in rows:
         key = (row.run_id, row.model)
         model = "" if key == previous else escape(str(row.model))
         lead = ([row.run_id if key[0] != (previous or ("",))[0] else ""] if runs else [])
@@ -186,9 +203,9 @@ def print_table(console: Console, table: Table) -> None:
     Console(file=console.file, width=max(wide, console.width), highlight=False).print(table)
 
 
-def print_results(console: Console, summary: pd.DataFrame, models: pd.DataFrame,
+def print_results(console: Console, summary: Rows, models: Rows,
                   title: str | None = None) -> None:
     """The results table and one line per model (load, memory, experts, loads)."""
     print_table(console, summary_table(summary, title))
-    for row in models.itertuples(index=False):
+    for row in _tuples(models):
         console.print(escape(model_line(row)), soft_wrap=True, highlight=False)
