@@ -5,9 +5,11 @@ docs and `moebench suites list` in a checkout find them); `moebench.paths.bundle
 looks in the package first, so an installed wheel finds its copy from any folder.
 """
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
 setup(
-    packages=[*find_packages(include=["moebench", "moebench.*"]), "moebench.tasks"],
+    # namespace discovery: data folders (report/assets, demo_models/*) are packages too
+    packages=[*find_namespace_packages(include=["moebench", "moebench.*"],
+                                       exclude=["*.__pycache__"]), "moebench.tasks"],
     package_dir={"moebench.tasks": "tasks"},
 )

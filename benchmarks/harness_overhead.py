@@ -28,11 +28,13 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import ollama
@@ -152,52 +154,73 @@ def scheduling(folder: Path, n: int, delay: float,
             wall / (clock.paced_s / parallel))
 
 
-def cli_wall(server: OllamaStandin, suite: Path, out: Path) -> float:
-    """Seconds of one `python -m moebench run` (start-up + run + table + CSV), fresh process."""
+def cli_wall(server: OllamaStandin, suite: Path, out: Path) -> tuple[float, float]:
+    """(wall s, CPU s) of one `python -m moebench run` (start-up + run + table + CSV) in a
+    fresh process; its CPU time (user + system) barely moves with the machine's load."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get(
         "PYTHONPATH", "")]), "COLUMNS": "100"}
     command = [sys.executable, "-m", "moebench", "run", "-s", str(suite), "-m", MODELS[0],
                "--host", server.url, "--out", str(out), "--csv", str(out / "summary.csv")]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def headline(folder: Path, repeats: int) -> tuple[float, float, float]:
-    """(20-case CLI wall s, ms per extra sample, wall / ideal at C = P = 4 with 200 ms)."""
+@dataclass(frozen=True)
+class Headline:
+    """Issue 11's three figures (medians), plus the CLI's CPU times beside the walls."""
+
+    wall20: float
+    per_sample_ms: float
+    ratio: float
+    cpu20: float
+    cpu_per_sample_ms: float
+
+
+def headline(folder: Path, repeats: int) -> Headline:
+    """20-case CLI wall, ms per extra sample (400 vs 20 cases), wall / ideal at C = P = 4."""
     small, large = _suite(folder, 20), _suite(folder, 400)
     with OllamaStandin(models=[MODELS[0]], responder=lambda m, msgs, o: ANSWER) as server:
         cli_wall(server, small, folder / "warm")  # page cache, .pyc files
-        walls: dict[Path, list[float]] = {small: [], large: []}
+        runs: dict[Path, list[tuple[float, float]]] = {small: [], large: []}
         for k in range(repeats):  # interleaved, so a load spike hits both sizes alike
             for suite in (small, large):
-                walls[suite].append(cli_wall(server, suite, folder / f"cli-{k}-{suite.stem}"))
-    wall20, wall400 = statistics.median(walls[small]), statistics.median(walls[large])
+                runs[suite].append(cli_wall(server, suite, folder / f"cli-{k}-{suite.stem}"))
+    wall20, cpu20 = (statistics.median(v) for v in zip(*runs[small], strict=True))
+    wall400, cpu400 = (statistics.median(v) for v in zip(*runs[large], strict=True))
     _, ratio, *_ = scheduling(folder, 48, 0.2, 4)
-    return wall20, (wall400 - wall20) / 380 * 1e3, ratio
+    return Headline(wall20, (wall400 - wall20) / 380 * 1e3, ratio, cpu20,
+                    (cpu400 - cpu20) / 380 * 1e3)
 
 
-def headline_table(figures: tuple[float, float, float], repeats: int,
+def headline_table(figures: Headline, repeats: int,
                    load: tuple[tuple[float, ...], tuple[float, ...]]) -> Table:
     """moebench's three figures next to the peers' and the goal."""
-    table = Table(title="harness overhead on the zero-delay stand-in (issue 11): moebench "
-                  f"(median of {repeats}) vs peers", caption="load average 1/5/15 min: before "
-                  f"{_load(load[0])}, after {_load(load[1])} on {os.cpu_count()} cores",
-                  caption_justify="left")
+    table = Table(
+        title="harness overhead on the zero-delay stand-in (issue 11): moebench "
+        f"(median of {repeats}) vs peers",
+        caption=f"moebench CPU (client process): 20-case run {figures.cpu20:.2f} s, "
+        f"{figures.cpu_per_sample_ms:.2f} ms / extra sample · load average 1/5/15 min: "
+        f"before {_load(load[0])}, after {_load(load[1])} on {os.cpu_count()} cores",
+        caption_justify="left")
     names = ("20-case run wall s", "ms / extra sample", "wall/ideal C=4, 200 ms")
     table.add_column("harness")
     for name in names:
         table.add_column(name, justify="right")
     formats = ("{:.2f}", "{:.2f}", "{:.3f}")
-    cells = [f.format(v) for f, v in zip(formats, figures, strict=True)]
-    table.add_row("[bold]moebench[/]", *cells)
-    for peer, values in PEERS.items():
+    values = (figures.wall20, figures.per_sample_ms, figures.ratio)
+    table.add_row("[bold]moebench[/]", *(f.format(v) for f, v in zip(formats, values,
+                                                                      strict=True)))
+    for peer, peer_values in PEERS.items():
         table.add_row(peer, *("–" if v is None else f.format(v)
-                              for f, v in zip(formats, values, strict=True)))
+                              for f, v in zip(formats, peer_values, strict=True)))
     table.add_row("goal", *(f"≤ {f.format(g)}" for f, g in zip(formats, GOALS, strict=True)))
     table.add_row("met", *("yes" if v <= g else "[red]no[/]"
-                           for v, g in zip(figures, GOALS, strict=True)))
+                           for v, g in zip(values, GOALS, strict=True)))
     return table
 
 

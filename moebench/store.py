@@ -271,12 +271,14 @@ class Store:
     def add_record(self, record: Record, *, seq: int, cold: bool = False,
                    digest: str | None = None) -> None:
         """Write one scored sample (and its router counts) in one transaction."""
+        router = list(_router_rows(record))
         with self._tx():
             self.db.execute(_SAMPLE_SQL, _sample_row(record, seq=seq, cold=cold, digest=digest))
-            self.db.executemany(
-                "INSERT INTO router_load VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT "
-                "(run_id, model, suite, task, phase, layer, expert) DO UPDATE SET "
-                "tokens = tokens + excluded.tokens", list(_router_rows(record)))
+            if router:  # most backends report no router counts: no empty statement
+                self.db.executemany(
+                    "INSERT INTO router_load VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT "
+                    "(run_id, model, suite, task, phase, layer, expert) DO UPDATE SET "
+                    "tokens = tokens + excluded.tokens", router)
 
     def done_keys(self, run_id: str, model: str,
                   digest: str | None) -> set[tuple[str, str, str, int]]:
