@@ -53,6 +53,7 @@ class RichProgress:
         self._model = ""
         self._started = 0.0
         self._done = self._errors = 0
+        self._where: tuple[str, str, str] | None = None
 
     def __enter__(self) -> RichProgress:
         self.progress.start()
@@ -70,6 +71,7 @@ class RichProgress:
             self.console.print(f"{escape(info.name)}{load}: {total} samples to run",
                                soft_wrap=True, highlight=False)
         self._task = self.progress.add_task(escape(info.name), total=total, speed="")
+        self._where = None
 
     def on_sample(self, record: Record) -> None:
         """Advance the bar; show the task being run and the last decode speed."""
@@ -80,8 +82,12 @@ class RichProgress:
         tps = record.completion.tokens_per_s if record.completion else None
         speed = f"{tps:.1f} tok/s" if tps else ""
         req = record.request
-        self.progress.update(self._task, advance=1, speed=speed,
-                             description=escape(f"{record.model} · {req.suite}/{req.task}"))
+        where = (record.model, req.suite, req.task)
+        if where != self._where:  # the description changes once per task, not per sample
+            self._where = where
+            self.progress.update(self._task, description=escape(
+                f"{record.model} · {req.suite}/{req.task}"))
+        self.progress.update(self._task, advance=1, speed=speed)
 
     def on_model_end(self, info: ModelInfo) -> None:
         """Close the model's bar (or print its one-line summary off-terminal)."""
