@@ -163,9 +163,12 @@ def cli_wall(server: OllamaStandin, suite: Path, out: Path) -> tuple[float, floa
                "--host", server.url, "--out", str(out), "--csv", str(out / "summary.csv")]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(command, check=True, env=env, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+    # cwd=out's parent: `-m` puts the cwd first on sys.path, so only REPO's code is run
+    done = subprocess.run(command, env=env, cwd=out.parent, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
     wall = time.perf_counter() - start
+    if done.returncode:
+        raise SystemExit(f"moebench run failed ({done.returncode}): {done.stderr[-2000:]}")
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
