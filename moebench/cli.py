@@ -262,7 +262,7 @@ def report(
         run_comparisons,
     )
     from moebench.report.terminal import print_results
-    from moebench.report.speed_terminal import report_speed_runs
+    from moebench.speed.stored import report_speed_runs
     from moebench.report.summary import build_report
 
     found = run_comparisons(out, compare, []) if compare else None  # no common case: exit 1

@@ -1,4 +1,9 @@
-"""Where things live: bundled suites, bundled demo models, the default results folder."""
+"""Where things live: bundled suites, bundled demo models, the default results folder.
+
+The bundled suites live in the repo's top-level `tasks/`; the wheel carries the same files
+as `moebench/tasks/` (pyproject maps the folder into the package at build time), so
+`bundled_tasks()` looks inside the package first and falls back to the checkout.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,17 @@ import os
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
-#: the repo's top-level tasks/ (editable installs and clones); suites ship there
-BUNDLED_TASKS = PACKAGE_DIR.parent / "tasks"
+
+
+def bundled_tasks(package_dir: Path = PACKAGE_DIR) -> Path:
+    """The bundled suites: `moebench/tasks/` in an installed wheel, else the checkout's
+    top-level `tasks/` (clones, editable installs, PYTHONPATH=checkout)."""
+    installed = package_dir / "tasks"
+    return installed if installed.is_dir() else package_dir.parent / "tasks"
+
+
+#: the bundled suites folder (see `bundled_tasks`)
+BUNDLED_TASKS = bundled_tasks()
 #: tiny trained demo checkpoints, shipped inside the package so any install has them
 DEMO_MODELS_DIR = PACKAGE_DIR / "demo_models"
 DEFAULT_OUT = Path("results")

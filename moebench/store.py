@@ -326,12 +326,14 @@ class Store:
     def add_record(self, record: Record, *, seq: int, cold: bool = False,
                    digest: str | None = None) -> None:
         """Write one scored sample (and its router counts) in one transaction."""
+        router = list(_router_rows(record))
         with self._tx():
             self.db.execute(_SAMPLE_SQL, _sample_row(record, seq=seq, cold=cold, digest=digest))
-            self.db.executemany(
-                "INSERT INTO router_load VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT "
-                "(run_id, model, suite, task, phase, layer, expert) DO UPDATE SET "
-                "tokens = tokens + excluded.tokens", list(_router_rows(record)))
+            if router:  # most backends report no router counts: no empty statement
+                self.db.executemany(
+                    "INSERT INTO router_load VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT "
+                    "(run_id, model, suite, task, phase, layer, expert) DO UPDATE SET "
+                    "tokens = tokens + excluded.tokens", router)
 
     def done_keys(self, run_id: str, model: str,
                   digest: str | None) -> set[tuple[str, str, str, int]]:
@@ -412,11 +414,7 @@ class Store:
         """One row per stored sample; columns SAMPLE_COLUMNS + SAMPLE_FRAME_EXTRA, run order."""
         import pandas as pd
 
-        cols = [c for c in (*SAMPLE_COLUMNS, *SAMPLE_FRAME_EXTRA) if c != "tokens_per_s"]
-        sql = (f"SELECT {', '.join('s.' + c for c in cols)} FROM samples s JOIN models m ON "
-               f"m.run_id = s.run_id AND m.model = s.model WHERE s.run_id IN "
-               f"({_marks(run_ids)}) ORDER BY s.run_id, m.position, s.seq, s.repeat")
-        frame = pd.read_sql_query(sql, self.db, params=list(run_ids))
+        frame = pd.read_sql_query(_samples_sql(run_ids), self.db, params=list(run_ids))
         frame["passed"] = frame["passed"].map({1: True, 0: False}).astype("boolean")
         frame["cold"] = frame["cold"].astype(bool)
         for column in ("repeat", "prompt_tokens", "output_tokens", "attempts"):
@@ -425,13 +423,32 @@ class Store:
             frame["decode_s"] > 0)
         return frame[list((*SAMPLE_COLUMNS, *SAMPLE_FRAME_EXTRA))]
 
+    def sample_rows(self, run_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """`samples_frame` as plain dicts (no pandas, for a run's own table and CSV):
+        `passed` True/False/None, `cold` bool, `tokens_per_s` None without a decode time."""
+        rows = []
+        for row in self.db.execute(_samples_sql(run_ids), list(run_ids)):
+            data = dict(row)
+            data["passed"] = None if data["passed"] is None else bool(data["passed"])
+            data["cold"] = bool(data["cold"])
+            tokens, decode = data["output_tokens"], data["decode_s"]
+            data["tokens_per_s"] = (tokens / decode if tokens is not None and decode is not None
+                                   and decode > 0 else None)
+            rows.append(data)
+        return rows
+
+    def model_rows(self, run_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """`models_frame` as plain dicts (`extra` decoded), run order."""
+        rows = [dict(r) for r in self.db.execute(_models_sql(run_ids), list(run_ids))]
+        for row in rows:
+            row["extra"] = json.loads(row["extra"]) if row["extra"] else {}
+        return rows
+
     def models_frame(self, run_ids: Sequence[str]) -> pd.DataFrame:
         """One row per model per run (MODEL_COLUMNS; `extra` decoded to a dict), run order."""
         import pandas as pd
 
-        sql = (f"SELECT {', '.join(MODEL_COLUMNS)} FROM models WHERE run_id IN "
-               f"({_marks(run_ids)}) ORDER BY run_id, position")
-        frame = pd.read_sql_query(sql, self.db, params=list(run_ids))
+        frame = pd.read_sql_query(_models_sql(run_ids), self.db, params=list(run_ids))
         frame["extra"] = frame["extra"].map(lambda v: json.loads(v) if v else {})
         return frame
 
@@ -458,6 +475,20 @@ class Store:
         frame["suites"] = frame["suites"].map(
             lambda v: ", ".join(s["name"] for s in json.loads(v)))
         return frame
+
+
+def _samples_sql(run_ids: Sequence[str]) -> str:
+    """The samples of `run_ids` in run order (SAMPLE_COLUMNS + extra, no tokens_per_s)."""
+    cols = [c for c in (*SAMPLE_COLUMNS, *SAMPLE_FRAME_EXTRA) if c != "tokens_per_s"]
+    return (f"SELECT {', '.join('s.' + c for c in cols)} FROM samples s JOIN models m ON "
+            f"m.run_id = s.run_id AND m.model = s.model WHERE s.run_id IN "
+            f"({_marks(run_ids)}) ORDER BY s.run_id, m.position, s.seq, s.repeat")
+
+
+def _models_sql(run_ids: Sequence[str]) -> str:
+    """The models of `run_ids` (MODEL_COLUMNS), run order."""
+    return (f"SELECT {', '.join(MODEL_COLUMNS)} FROM models WHERE run_id IN "
+            f"({_marks(run_ids)}) ORDER BY run_id, position")
 
 
 def _marks(values: Sequence[Any]) -> str:

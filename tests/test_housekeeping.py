@@ -95,7 +95,7 @@ def test_summary_at_80_columns_keeps_task_names_whole(tmp_path: Path) -> None:
     out = tmp_path / "results"
     build_run(out)
     report = build_report(out, ["r1"])
-    summary = report.summary.assign(task="summarization_long_task_name")
+    summary = [{**row, "task": "summarization_long_task_name"} for row in report.summary]
     narrow = Console(width=80, record=True)
     narrow.print(summary_table(summary, width=80))
     lines = narrow.export_text().splitlines()

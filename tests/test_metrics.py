@@ -28,6 +28,26 @@ def test_wilson_interval_matches_published_values(passed: int, n: int, low: floa
     assert got == pytest.approx((low, high), abs=5e-5)
 
 
+@pytest.mark.parametrize("confidence", [0.95, 0.9, 0.99])
+@pytest.mark.parametrize(("passed", "n"), [(0, 1), (1, 1), (3, 7), (0, 20), (20, 20), (57, 200)])
+def test_wilson_interval_is_scipys_wilson(passed: int, n: int, confidence: float) -> None:
+    from scipy.stats import binomtest
+
+    ci = binomtest(passed, n).proportion_ci(confidence_level=confidence, method="wilson")
+    got = metrics.wilson_interval(passed, n, confidence)
+    assert got == pytest.approx((ci.low, ci.high), abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("q", [0.0, 0.05, 0.5, 0.95, 1.0])
+def test_plain_quantile_is_numpys_linear_quantile(seed: int, q: float) -> None:
+    from moebench.report import figures
+
+    values = np.random.default_rng(seed).lognormal(size=1 + seed * 7)
+    assert figures.quantile([*values.tolist(), None, float("nan")], q) == float(
+        np.quantile(values, q))
+
+
 def test_wilson_interval_of_nothing_is_nan() -> None:
     assert all(math.isnan(v) for v in metrics.wilson_interval(0, 0))
 

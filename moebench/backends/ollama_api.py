@@ -56,7 +56,8 @@ def unreachable(host: str, hint: str = "") -> BackendUnavailable:
 def ping(host: str | None = None, timeout: float = 0.3) -> str | None:
     """The server's version, or None when nothing (or not Ollama) answers at `host`."""
     try:
-        reply = httpx.get(f"{normalize_host(host)}/api/version", timeout=timeout)
+        reply = httpx.get(f"{normalize_host(host)}/api/version", timeout=timeout,
+                          verify=_tls_context())  # not a CA-bundle load per ping
         reply.raise_for_status()
         return str(reply.json()["version"])
     except (httpx.HTTPError, ValueError, KeyError, TypeError):

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from moebench.engine.families import supported as supported_families
 from moebench.engine.generate import GenerationStats, Sampling
-from moebench.engine.runtime import Engine, EngineInfo, load_model, resolve_folder
+from moebench.engine.loader import load_model
+from moebench.engine.runtime import Engine, EngineInfo, resolve_folder
 from moebench.engine.telemetry import RouterCounts, load_cv, usage_entropy
 from moebench.engine.tokenizer import ChatTemplateError, Tokenizer
 

@@ -1,4 +1,4 @@
-"""`load_model` and `Engine`: a loaded checkpoint with its tokenizer, ready to generate.
+"""`load_checkpoint` and `Engine`: a loaded checkpoint with its tokenizer, ready to generate.
 
 Loading: resolve the folder (plain, or a Hub cache `models--org--name`), read config.json and
 pick the family, refuse with `OutOfMemoryRisk` when the weights would not fit in free memory,
@@ -142,22 +142,11 @@ class Engine:
         self.model.stats.reset()
 
 
-def load_model(path: str | Path, dtype: str = "float32", device: str = "cpu", *,
-               available_bytes: int | None = None, threads: int | None = None) -> Engine:
-    """Load an HF-format MoE checkpoint folder (config.json + *.safetensors + tokenizer.json),
-    or a GGUF file (`*.gguf`, or an Ollama blob: see `gguf_loader.load_gguf`).
-
-    `available_bytes` overrides the free-memory reading (psutil / CUDA) for the OOM check.
-    `threads`: torch threads during `generate` (0: leave torch's setting; None: 1 for models
-    reading under SMALL_MODEL_BYTES per token on CPU, else 0).
-    Raises EngineError (unknown family, missing files), OutOfMemoryRisk (too big).
-    """
+def load_checkpoint(path: str | Path, dtype: str = "float32", device: str = "cpu", *,
+                    available_bytes: int | None = None, threads: int | None = None) -> Engine:
+    """Load an HF-format MoE checkpoint folder (config.json + *.safetensors + tokenizer.json);
+    `loader.load_model` takes GGUF files too. Arguments as there."""
     start = time.perf_counter()
-    if str(path).endswith(".gguf") or is_gguf_file(Path(path).expanduser()):
-        from moebench.engine.gguf_loader import load_gguf
-
-        return load_gguf(Path(path).expanduser(), dtype, device, available_bytes=available_bytes,
-                         threads=threads)
     folder = resolve_folder(path)
     torch_dtype, torch_device = _dtype(dtype), _device(device)
     cfg = read_config_json(folder)

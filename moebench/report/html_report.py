@@ -73,6 +73,14 @@ def fmt_mdd(v: Any) -> str:
     return f"±{v * 100:.1f}" if _finite(v) else DASH
 
 
+def latency_delta_text(delta: Any, share: Any) -> str:
+    """`+0.12 s (+10%)`: how much slower (+) or faster (−) run B is than run A."""
+    if delta is None or delta != delta:
+        return "–"
+    pct = f" ({share * 100:+.0f}%)" if share is not None and share == share else ""
+    return f"{delta:+.2f} s{pct}".replace("-", "−")
+
+
 def fmt_p(p: Any) -> str:
     """A p-value with its relation sign: `= 0.035`, `< 0.001`."""
     if not _finite(p):
@@ -295,7 +303,6 @@ def _run_comparisons(samples: pd.DataFrame, runs: pd.DataFrame | None,
     pairs = list(compare) if compare is not None else run_pairs(run_ids)
     frames = [compare_runs(samples, a, b) for a, b in pairs]
     frame = pd.concat(frames) if frames else pd.DataFrame()
-    from moebench.report.tables import latency_delta_text
 
     return [{**_verdict_row(r, r["run_a"], r["run_b"]),
              "latency_delta_text": latency_delta_text(r.get("latency_delta"),

@@ -4,8 +4,8 @@ Pure functions over numbers and pandas frames (scipy/numpy, no hand-rolled distr
 no I/O and no rendering. Every interval is 95% unless told otherwise, and every bootstrap
 is seeded so that a report rebuilt from the same store prints the same numbers.
 
-- accuracy: Wilson score interval (`wilson_interval`); partial-credit mean score with a
-  bootstrap interval (`mean_ci`);
+- accuracy: Wilson score interval (`wilson_interval`, closed form in `figures`);
+  partial-credit mean score with a bootstrap interval (`mean_ci`);
 - per group of samples: the summary CSV's figures (`summary_stats`), the same with
   intervals (`group_stats`), per task (`task_table`) and per model (`model_table`);
 - repeats: pass@1 averaged over repeats, pass^N (every repeat passes), flaky cases
@@ -30,6 +30,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from moebench.report import figures
+from moebench.report.figures import wilson_interval
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -43,16 +46,6 @@ BCA_MAX_N = 400
 NO_DIFFERENCE = "no detectable difference at 95%"
 
 _Stat = Callable[..., Any]
-
-
-def wilson_interval(passed: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for `passed` successes out of `n` (NaN, NaN when n == 0)."""
-    if n == 0:
-        return (float("nan"), float("nan"))
-    from scipy.stats import binomtest  # lazy: scipy costs ~0.5 s of CLI start-up
-
-    ci = binomtest(passed, n).proportion_ci(confidence_level=confidence, method="wilson")
-    return (float(ci.low), float(ci.high))
 
 
 def _clean(values: Sequence[float] | np.ndarray | pd.Series) -> np.ndarray:
@@ -104,8 +97,7 @@ def mean_ci(values: Sequence[float] | np.ndarray | pd.Series, confidence: float 
 
 def quantile(values: Sequence[float] | np.ndarray | pd.Series, q: float) -> float:
     """The q-quantile (0.5 = median) of the non-missing values; NaN when there are none."""
-    arr = _clean(values)
-    return float(np.quantile(arr, q)) if arr.size else float("nan")
+    return figures.quantile(_clean(values).tolist(), q)  # the summary CSV's own quantile
 
 
 def quantile_ci(values: Sequence[float] | np.ndarray | pd.Series, q: float,
@@ -311,51 +303,36 @@ _CASE = ["suite", "task", "case_id"]
 
 
 def deterministic_repeats(samples: pd.DataFrame) -> bool:
-    """True when cases were repeated and every repeat of each case gave the same output.
-
-    Such repeats (fixed seed at temperature 0) are one piece of evidence per case, not
-    `repeats` pieces: they only add timing samples. Per model, since models differ.
-    """
-    if samples.empty or "repeat" not in samples or samples["repeat"].max() <= 1:
-        return False
-    keys = [k for k in ("run_id", "model", *_CASE) if k in samples]
-    frame = samples.assign(_v=samples["output"].astype("string").fillna("")
-                           + "\x00" + passed_bool(samples).astype(str))
-    return bool((frame.groupby(keys, sort=False)["_v"].nunique() == 1).all())
+    """`figures.repeats_are_deterministic` of a frame (per run and model, since models differ)."""
+    return figures.repeats_are_deterministic(_verdict_rows(samples))
 
 
-def _evidence(group: pd.DataFrame) -> tuple[int, int]:
-    """(n, passed) that intervals count: cases when repeats are deterministic, else samples."""
-    if not deterministic_repeats(group):
-        return int(len(group)), int(passed_bool(group).sum())
-    keys = [k for k in ("model", *_CASE) if k in group]
-    per_case = group.assign(_ok=passed_bool(group)).groupby(keys, sort=False)["_ok"].first()
-    return int(len(per_case)), int(per_case.sum())
+def _verdict_rows(samples: pd.DataFrame) -> list[dict[str, Any]]:
+    """The columns the repeats check reads, `passed` as bool (missing verdicts False)."""
+    cols = [c for c in ("run_id", "model", *_CASE, "repeat", "output") if c in samples]
+    frame = samples[cols].astype(object).where(samples[cols].notna(), None)
+    return [{**row, "passed": bool(ok)} for row, ok in
+            zip(frame.to_dict("records"), passed_bool(samples).tolist(), strict=True)]
+
+
+def _evidence(group: pd.DataFrame) -> tuple[int, int] | None:
+    """(cases, passed cases) when the repeats are deterministic, else None (count samples)."""
+    rows = _verdict_rows(group)
+    return figures.case_evidence(rows) if figures.repeats_are_deterministic(rows) else None
 
 
 def summary_stats(group: pd.DataFrame) -> dict[str, Any]:
-    """The summary CSV's figures of one set of samples (SUMMARY_COLUMNS `n`…`errors`, no load_s).
-
-    Errors count as failed samples in accuracy (score 0) and are left out of timings; latency
-    and TTFT are warm (`warm_samples`), tok/s is the median over every answered sample. No
-    bootstrap, so every `run` can afford it; `group_stats` adds the intervals. `n`/`passed`
-    count cases, not samples, when the repeats are deterministic (`deterministic_repeats`).
-    """
-    ok = group[ok_mask(group)]
-    warm = warm_samples(ok)
-    n, k = _evidence(group)
-    low, high = wilson_interval(k, n)
-    scores = group["score"].astype(float).fillna(0.0)
-    return {
-        "n": n, "passed": k, "accuracy": k / n if n else float("nan"),
-        "accuracy_low": low, "accuracy_high": high,
-        "mean_score": float(scores.mean()) if n else float("nan"),
-        "latency_p50_s": quantile(warm["latency_s"], 0.5),
-        "latency_p95_s": quantile(warm["latency_s"], 0.95),
-        "ttft_p50_s": quantile(warm["ttft_s"], 0.5),
-        "tokens_per_s": quantile(ok["tokens_per_s"], 0.5),
-        "errors": int(len(group) - len(ok)),
-    }
+    """The summary CSV's figures of one set of samples (`figures.summary_figures` of the
+    frame's columns: the numbers `run` computes without pandas). No bootstrap, so every `run`
+    can afford it; `group_stats` adds the intervals. `n`/`passed` count cases, not samples,
+    when the repeats are deterministic (`deterministic_repeats`)."""
+    cold = (group["cold"].fillna(False).astype(bool) if "cold" in group
+            else [False] * len(group))
+    timings = {c: group[c].astype(float).tolist() for c in ("latency_s", "ttft_s",
+                                                            "tokens_per_s")}
+    return figures.summary_figures(passed_bool(group).tolist(), group["score"].tolist(),
+                                   ok_mask(group).tolist(), list(cold), timings,
+                                   _evidence(group))
 
 
 def group_stats(group: pd.DataFrame) -> dict[str, Any]:

@@ -11,7 +11,7 @@ was too small, and about how many cases would separate the pair. Numbers come fr
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -116,6 +116,8 @@ def run_comparisons(out: Path, compare: tuple[str, str] | None,
         NoCommonCases: `--compare` of two runs with no case in common (before anything is
             printed, so the user sees one line).
     """
+    if not compare and len(run_ids) < 2:  # nothing to pair: no pandas/scipy for one run
+        return []
     from moebench.report.compare import NoCommonCases, compare_stored_runs
     from moebench.report.html_report import run_pairs
 
@@ -144,23 +146,30 @@ def print_run_comparisons(console: Console, found: Sequence[pd.DataFrame | str])
         print_table(console, run_comparison_table(frame, a, b))
 
 
-def print_repeats_note(console: Console, samples: pd.DataFrame) -> None:
-    """Say once when every repeat of every case was identical."""
-    from moebench.report.metrics import deterministic_repeats
+def print_repeats_note(console: Console, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Say once when every repeat of every case was identical (`Store.sample_rows` rows)."""
+    from moebench.report.figures import repeats_are_deterministic
 
-    if deterministic_repeats(samples):
+    if repeats_are_deterministic(rows):
         console.print(f"[dim]{DETERMINISTIC_NOTE}[/]", soft_wrap=True, highlight=False)
 
 
 def print_stored_comparisons(console: Console, out: Path, run_ids: Sequence[str],
                              pairs: str = "best") -> None:
-    """The repeats note and the model-vs-model tables of stored runs."""
+    """The repeats note, the model-vs-model and robustness tables of stored runs (pandas and
+    scipy only when there are two models to compare or variant cases)."""
+    import re
+
     from moebench.store import Store
 
     store = Store.open(out)
     try:
+        rows = store.sample_rows(list(run_ids))
+        print_repeats_note(console, rows)
+        models = {(r["run_id"], r["model"]) for r in rows}
+        if len(models) < 2 and not any(re.search(r"-v\d+$", str(r["case_id"])) for r in rows):
+            return
         samples = store.samples_frame(list(run_ids))
     finally:
         store.close()
-    print_repeats_note(console, samples)
     print_model_comparisons(console, samples, pairs)

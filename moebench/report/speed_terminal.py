@@ -7,7 +7,6 @@ the last column and are left out of the "fastest" lines under the table.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from rich import box
 from rich.console import Console
@@ -159,23 +158,3 @@ def print_speed(console: Console, cells: Sequence[Cell], title: str | None = Non
                       highlight=False, markup=False)
     for line in fastest_lines(cells):
         console.print(escape(line), soft_wrap=True, highlight=False)
-
-
-def report_speed_runs(console: Console, out: Path, run_ids: list[str], csv: Path | None,
-                      html: Path | None) -> list[str] | None:
-    """`moebench report`: re-print the speed runs among `run_ids` (and re-write their CSV /
-    HTML when only speed runs were asked for); returns the other runs' ids, or None when none
-    was a speed run."""
-    from moebench.speed.options import SpeedOptions
-    from moebench.speed.stored import load_speed_runs
-    from moebench.speed.sweep import write_outputs
-
-    stored = load_speed_runs(out, run_ids)
-    if not stored.speed_ids:
-        return None
-    print_speed(console, [c for c, _ in stored.cells],
-                title="speed run " + ", ".join(stored.speed_ids))
-    files = SpeedOptions(csv=csv, html=html) if not stored.other_ids else SpeedOptions()
-    for path in write_outputs(files, stored.cells, ", ".join(stored.speed_ids)):
-        console.print(f"wrote {path}", soft_wrap=True, highlight=False)
-    return list(stored.other_ids)

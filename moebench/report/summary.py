@@ -1,24 +1,31 @@
-"""Summary and samples frames built from the store, and the CSV files written from them.
+"""Summary rows and frames built from the store, and the CSV files written from them.
 
-`summarize()` turns stored samples into one row per model × suite × task with the columns
-`types.SUMMARY_COLUMNS` fixes (then a few more); the figures are `metrics.summary_stats`, the
-ones the HTML/Markdown reports' `task_table` starts from. `samples_csv_frame()` shapes the
-per-sample CSV. `run` and `report` both write through `write_csv()`, so their files are
-byte-identical. Failed requests count as samples that did not pass (accuracy = passed / n)
-and are counted in `errors`; latency and TTFT come from warm samples (the first request of a
-model is cold).
+`summary_rows()` turns stored samples into one row per model × suite × task with the columns
+`types.SUMMARY_COLUMNS` fixes (then a few more); the figures are `figures.summary_figures`,
+the ones the HTML/Markdown reports' `task_table` starts from (through
+`metrics.summary_stats`). It works on plain dicts, so `run` prints its table and writes its
+summary CSV without importing pandas; `summarize()` is the same over frames.
+`samples_csv_frame()` shapes the per-sample CSV. `run` and `report` both write through
+`write_rows_csv()` / `write_csv()`, so their files are byte-identical. Failed requests count
+as samples that did not pass (accuracy = passed / n) and are counted in `errors`; latency and
+TTFT come from warm samples (the first request of a model is cold).
 """
 
 from __future__ import annotations
 
+import csv
 import json
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from moebench.errors import MoebenchError
-from moebench.report.metrics import ok_mask, quantile, summary_stats, warm_samples
+from moebench.report.figures import (
+    case_evidence, missing, quantile, repeats_are_deterministic, summary_figures, token_figures,
+    warm_index,
+)
 from moebench.types import SAMPLE_COLUMNS, SUMMARY_COLUMNS
 
 if TYPE_CHECKING:
@@ -33,48 +40,72 @@ SUMMARY_EXTRA = ("ttft_p95_s", "queue_p50_s", "loads", "timing_source", "run_id"
                  "prompt_tokens_p50", "output_tokens_p50", "prefill_tokens_per_s")
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_GROUP = ["run_id", "model", "backend", "suite", "task"]
+_GROUP = ("run_id", "model", "backend", "suite", "task")
+_Row = Mapping[str, Any]
+
+
+def summary_rows(samples: Sequence[_Row], models: Sequence[_Row]) -> list[dict[str, Any]]:
+    """One row per run × model × suite × task, in run order (keys SUMMARY_COLUMNS + extra).
+
+    `samples` / `models`: `Store.sample_rows()` / `model_rows()` (or frames' records)."""
+    facts = {(m["run_id"], m["model"]): m for m in models}
+    groups: dict[tuple[Any, ...], list[_Row]] = {}
+    for sample in samples:
+        groups.setdefault(tuple(sample[k] for k in _GROUP), []).append(sample)
+    return [_summary_row(key, group, facts.get(key[:2])) for key, group in groups.items()]
 
 
 def summarize(samples: pd.DataFrame, models: pd.DataFrame) -> pd.DataFrame:
-    """One row per run × model × suite × task, in run order (columns SUMMARY_COLUMNS + extra)."""
+    """`summary_rows` of frames, as a frame (columns SUMMARY_COLUMNS + extra)."""
     import pandas as pd
 
-    facts = {(r.run_id, r.model): r for r in models.itertuples(index=False)}
-    rows = [_summary_row(key, group, facts.get((key[0], key[1])))
-            for key, group in samples.groupby(_GROUP, sort=False)]
+    rows = summary_rows(_records(samples), _records(models))
     return pd.DataFrame(rows, columns=[*SUMMARY_COLUMNS, *SUMMARY_EXTRA])
 
 
-def _summary_row(key: tuple[Any, ...], g: pd.DataFrame, model: Any) -> dict[str, Any]:
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A frame's rows as dicts with pandas' missing values (NA, NaN, NaT) as None."""
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
+
+
+def _passed(value: Any) -> bool:
+    """A stored verdict as bool: missing verdicts (errors) count as failures."""
+    if missing(value):
+        return False
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "1.0")
+    return bool(value)
+
+
+def _summary_row(key: tuple[Any, ...], g: Sequence[_Row], model: _Row | None) -> dict[str, Any]:
     run_id, name, backend, suite, task = key
-    ok = g[ok_mask(g)]
-    warm = warm_samples(ok)
-    sources = sorted({str(s) for s in ok["timing_source"].dropna()})
+    ok = [missing(s["error"]) or s["error"] == "" for s in g]
+    cold = [bool(s.get("cold")) for s in g]
+    timings = {c: [s[c] for s in g] for c in ("latency_s", "ttft_s", "tokens_per_s")}
+    warm = warm_index([i for i, answered in enumerate(ok) if answered], cold)
+    sources = sorted({str(g[i]["timing_source"]) for i, answered in enumerate(ok)
+                      if answered and not missing(g[i]["timing_source"])})
+    model = model or {}
     return {
-        "model": name, "backend": backend, "suite": suite, "task": task, **summary_stats(g),
-        "load_s": getattr(model, "load_s", None),
-        "ttft_p95_s": quantile(warm["ttft_s"], 0.95), "queue_p50_s": quantile(warm["queue_s"], 0.5),
-        "loads": getattr(model, "loads", None), "timing_source": "+".join(sources) or None,
-        "run_id": run_id, **token_stats(ok),
+        "model": name, "backend": backend, "suite": suite, "task": task,
+        **summary_figures([_passed(s["passed"]) for s in g], [s["score"] for s in g], ok,
+                          cold, timings,
+                          case_evidence(g) if repeats_are_deterministic(g) else None),
+        "load_s": model.get("load_s"),
+        "ttft_p95_s": quantile((g[i]["ttft_s"] for i in warm), 0.95),
+        "queue_p50_s": quantile((g[i]["queue_s"] for i in warm), 0.5),
+        "loads": model.get("loads"), "timing_source": "+".join(sources) or None,
+        "run_id": run_id,
+        **token_figures([s for s, answered in zip(g, ok, strict=True) if answered]),
     }
 
 
-def token_stats(ok: pd.DataFrame) -> dict[str, float]:
-    """Median prompt and output tokens, and median prefill speed (as `ollama run --verbose`).
-
-    Prefill tok/s = prompt tokens / server prompt-eval time, per sample, where both are known.
-    """
-    prefill = ok["prompt_tokens"].astype(float) / ok["prompt_eval_s"].astype(float).where(
-        ok["prompt_eval_s"] > 0)
-    return {"prompt_tokens_p50": quantile(ok["prompt_tokens"].astype(float), 0.5),
-            "output_tokens_p50": quantile(ok["output_tokens"].astype(float), 0.5),
-            "prefill_tokens_per_s": quantile(prefill, 0.5)}
-
-
 def summary_frame(store: Store, run_ids: Sequence[str]) -> pd.DataFrame:
-    """The summary of stored runs (what `--csv` writes)."""
-    return summarize(store.samples_frame(run_ids), store.models_frame(run_ids))
+    """The summary of stored runs as a frame (the rows `--csv` writes)."""
+    import pandas as pd
+
+    rows = summary_rows(store.sample_rows(run_ids), store.model_rows(run_ids))
+    return pd.DataFrame(rows, columns=[*SUMMARY_COLUMNS, *SUMMARY_EXTRA])
 
 
 def samples_csv_frame(samples: pd.DataFrame) -> pd.DataFrame:
@@ -131,17 +162,39 @@ def write_csv(frame: pd.DataFrame, path: Path | str) -> Path:
     return path
 
 
+def write_rows_csv(rows: Sequence[_Row], columns: Sequence[str], path: Path | str) -> Path:
+    """Write dict rows as CSV the way `write_csv` writes a frame, without pandas: RFC 4180
+    quoting, formula cells escaped, floats to 6 places, None/NaN as empty cells."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([_cell(row.get(c)) for c in columns] for row in rows)
+    return path
+
+
+def _cell(value: Any) -> Any:
+    if missing(value):
+        return ""
+    if isinstance(value, float):
+        return repr(round(float(value), 6)) if math.isfinite(value) else repr(float(value))
+    return escape_cell(value)
+
+
 def write_reports(store: Store, run_ids: Sequence[str], *, csv: Path | None = None,
                   samples_csv: Path | None = None, html: Path | None = None,
-                  summary: pd.DataFrame | None = None) -> list[Path]:
+                  summary: Sequence[_Row] | None = None) -> list[Path]:
     """Write the summary / samples CSVs and the HTML report of stored runs; return the paths.
 
-    `summary`: the runs' summary frame when the caller has already built it.
+    `summary`: the runs' `summary_rows` when the caller has already built them. Only the
+    samples CSV and the HTML report import pandas.
     """
     written: list[Path] = []
     if csv is not None:
-        frame = summary if summary is not None else summary_frame(store, run_ids)
-        written.append(write_csv(frame, csv))
+        if summary is None:
+            summary = summary_rows(store.sample_rows(run_ids), store.model_rows(run_ids))
+        written.append(write_rows_csv(summary, [*SUMMARY_COLUMNS, *SUMMARY_EXTRA], csv))
     if samples_csv is not None:
         written.append(write_csv(samples_csv_frame(store.samples_frame(run_ids)), samples_csv))
     if html is not None:
@@ -162,12 +215,14 @@ def write_html(store: Store, run_ids: Sequence[str], path: Path) -> Path:
 
 @dataclass(frozen=True)
 class Report:
-    """Stored runs ready to print: their rows, summary and model frames, files written."""
+    """Stored runs ready to print: their rows, summary and model rows, files written."""
 
     run_ids: tuple[str, ...]
     runs: tuple[dict[str, Any], ...]
-    summary: pd.DataFrame
-    models: pd.DataFrame
+    #: `summary_rows` of the runs (dicts, SUMMARY_COLUMNS + SUMMARY_EXTRA)
+    summary: list[dict[str, Any]]
+    #: `Store.model_rows` of the runs
+    models: list[dict[str, Any]]
     db_path: Path
     written: tuple[Path, ...]
 
@@ -180,10 +235,11 @@ def build_report(out: Path, run_ids: Sequence[str] = (), *, csv: Path | None = N
     store = Store.open(out)
     try:
         ids = tuple(dict.fromkeys(store.resolve(r) for r in (run_ids or ["last"])))
-        summary = summary_frame(store, ids)
+        models = store.model_rows(ids)
+        summary = summary_rows(store.sample_rows(ids), models)
         written = write_reports(store, ids, csv=csv, samples_csv=samples_csv, html=html,
                                 summary=summary)
-        return Report(ids, tuple(store.run(i) for i in ids), summary, store.models_frame(ids),
-                      store.path, tuple(written))
+        return Report(ids, tuple(store.run(i) for i in ids), summary, models, store.path,
+                      tuple(written))
     finally:
         store.close()

@@ -43,18 +43,12 @@ def suites_table(suites: list[Any]) -> Table:
     return table
 
 
-def latency_delta_text(delta: Any, share: Any) -> str:
-    """`+0.12 s (+10%)`: how much slower (+) or faster (−) run B is than run A."""
-    if delta is None or delta != delta:
-        return "–"
-    pct = f" ({share * 100:+.0f}%)" if share is not None and share == share else ""
-    return f"{delta:+.2f} s{pct}".replace("-", "−")
-
-
 def run_comparison_table(frame: pd.DataFrame, run_a: str, run_b: str) -> Table:
     """The paired run-vs-run table: accuracy of A and B on the same cases, CI, p, verdict,
     and the warm median latency of each run with its change (B − A)."""
-    from moebench.report.html_report import fmt_p, fmt_pct, fmt_points, fmt_secs
+    from moebench.report.html_report import (
+        fmt_p, fmt_pct, fmt_points, fmt_secs, latency_delta_text,
+    )
 
     table = Table(title=f"{run_a} (A) vs {run_b} (B), same cases", title_justify="left",
                   box=box.SIMPLE_HEAD, show_edge=False, header_style="bold",

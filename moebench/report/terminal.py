@@ -1,6 +1,7 @@
 """Rich rendering for runs: the live progress bar, the results table, model lines, run lists.
 
-Everything here only draws: numbers come from `moebench.report.summary` / `moebench.store` frames.
+Everything here only draws: numbers come from `moebench.report.summary` / `moebench.store` (as
+frames, or as plain rows, so a plain run never imports pandas).
 The progress display implements `runner.RunEvents`; on a terminal it is a live bar
 (model, task, done/total, elapsed, ETA, tok/s), elsewhere (CI logs, pipes) one line per model.
 """
@@ -9,7 +10,9 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING, Any
+from collections import namedtuple
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Union
 
 from rich import box
 from rich.console import Console
@@ -30,6 +33,9 @@ from moebench.units import human_bytes
 
 if TYPE_CHECKING:
     import pandas as pd
+
+#: a table to draw: a frame, or dict rows with the same columns (`summary_rows`, `model_rows`)
+Rows = Union["pd.DataFrame", Sequence[Mapping[str, Any]]]
 
 
 class RichProgress:
@@ -54,6 +60,7 @@ class RichProgress:
         self._started = 0.0
         self._done = self._errors = 0
         self.tally = RunningTally()
+        self._where: tuple[str, str, str] | None = None
 
     def __enter__(self) -> RichProgress:
         self.progress.start()
@@ -79,6 +86,7 @@ class RichProgress:
             self.console.print(f"{escape(info.name)}{load}: {total} samples to run",
                                soft_wrap=True, highlight=False)
         self._task = self.progress.add_task(escape(info.name), total=total, speed="")
+        self._where = None
 
     def on_sample(self, record: Record) -> None:
         """Advance the bars; show the task being run, the last decode speed, the tally."""
@@ -92,8 +100,12 @@ class RichProgress:
         tps = record.completion.tokens_per_s if record.completion else None
         speed = f"{tps:.1f} tok/s" if tps else ""
         req = record.request
-        self.progress.update(self._task, advance=1, speed=speed,
-                             description=escape(f"{record.model} · {req.suite}/{req.task}"))
+        where = (record.model, req.suite, req.task)
+        if where != self._where:  # the description changes once per task, not per sample
+            self._where = where
+            self.progress.update(self._task, description=escape(
+                f"{record.model} · {req.suite}/{req.task}"))
+        self.progress.update(self._task, advance=1, speed=speed)
 
     def on_model_end(self, info: ModelInfo) -> None:
         """Close the model's bar (or print its one-line summary off-terminal)."""
@@ -150,6 +162,16 @@ def _ci(row: Any) -> str:
     return f"{row.accuracy_low * 100:.0f}–{row.accuracy_high * 100:.0f}%"
 
 
+def _tuples(table: Rows) -> list[Any]:
+    """The rows of a frame or of a list of dicts as named tuples (`row.model`, `_asdict()`)."""
+    if hasattr(table, "itertuples"):
+        return list(table.itertuples(index=False))
+    if not table:
+        return []
+    row_type = namedtuple("Row", list(table[0]))  # type: ignore[misc]
+    return [row_type(**row) for row in table]
+
+
 #: summary columns: (header, cell function); those in _OPTIONAL are dropped, first first,
 #: when the table would not fit the terminal (task names never wrap mid-word instead)
 _COLUMNS: tuple[tuple[str, Any], ...] = (
@@ -168,7 +190,7 @@ _FAILED_CELLS = {"acc": "[red]load failed[/]", "95% CI": "–"}
 _CAPTION = "seconds; in/out tok: median prompt/output tokens; prefill/s, tok/s: their speeds"
 
 
-def summary_table(summary: pd.DataFrame, title: str | None = None,
+def summary_table(summary: Rows, title: str | None = None,
                   width: int | None = None,
                   failed: frozenset[tuple[str, str]] = frozenset()) -> Table:
     """Rows model × suite/task: accuracy with its 95% CI, latency p50/p95, TTFT, tokens in and
@@ -194,21 +216,22 @@ def _width(table: Table) -> int:
     return Console(width=1000).measure(table).maximum
 
 
-def _summary_table(summary: pd.DataFrame, title: str | None, shown: list[str],
+def _summary_table(summary: Rows, title: str | None, shown: list[str],
                    failed: frozenset[tuple[str, str]]) -> Table:
     table = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD,
                   show_edge=False, padding=(0, 1, 0, 0), caption_justify="left")
-    runs = summary["run_id"].nunique() > 1  # several runs: say which row is which
+    rows = _tuples(summary)
+    runs = len({row.run_id for row in rows}) > 1  # several runs: say which row is which
     if runs:
         table.add_column("run", no_wrap=True)
-    width = max([len(str(m)) for m in summary["model"]] + [5])
+    width = max([len(str(row.model)) for row in rows] + [5])
     table.add_column("model", no_wrap=True, min_width=min(width, 40), overflow="ellipsis")
     table.add_column("task", no_wrap=True, overflow="ellipsis")
     cells = [(name, fn) for name, fn in _COLUMNS if name in shown]
     for name, _ in cells:
         table.add_column(name, justify="right", no_wrap=True)
     previous = None
-    for row in summary.itertuples(index=False):
+    for row in rows:
         key = (row.run_id, row.model)
         model = "" if key == previous else escape(str(row.model))
         lead = ([row.run_id if key[0] != (previous or ("",))[0] else ""] if runs else [])
@@ -288,12 +311,12 @@ def print_table(console: Console, table: Table) -> None:
     Console(file=console.file, width=max(wide, console.width), highlight=False).print(table)
 
 
-def print_results(console: Console, summary: pd.DataFrame, models: pd.DataFrame,
+def print_results(console: Console, summary: Rows, models: Rows,
                   title: str | None = None) -> None:
     """The results table and one line per model (load, memory, experts, loads)."""
     width = console.width if console.is_terminal else None
-    failed = frozenset((r.run_id, r.model) for r in models.itertuples(index=False)
+    failed = frozenset((r.run_id, r.model) for r in _tuples(models)
                        if load_error(r) is not None)
     print_table(console, summary_table(summary, title, width=width, failed=failed))
-    for row in models.itertuples(index=False):
+    for row in _tuples(models):
         console.print(escape(model_line(row)), soft_wrap=True, highlight=False)

@@ -9,10 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from moebench.speed.cells import Cell
 from moebench.speed.rows import cell_from_row
 from moebench.store import Store
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 @dataclass(frozen=True)
@@ -38,3 +42,23 @@ def load_speed_runs(out: Path, run_ids: Sequence[str]) -> StoredSpeed:
         i for i, run in runs.items() if (run.get("options") or {}).get("kind") == "speed"}
     return StoredSpeed(tuple(i for i in ids if i in speed),
                        tuple(i for i in ids if i not in speed), cells)
+
+
+def report_speed_runs(console: Console, out: Path, run_ids: list[str], csv: Path | None,
+                      html: Path | None) -> list[str] | None:
+    """`moebench report`: re-print the speed runs among `run_ids` (and re-write their CSV /
+    HTML when only speed runs were asked for); returns the other runs' ids, or None when none
+    was a speed run."""
+    from moebench.report.speed_terminal import print_speed
+    from moebench.speed.options import SpeedOptions
+    from moebench.speed.sweep import write_outputs
+
+    stored = load_speed_runs(out, run_ids)
+    if not stored.speed_ids:
+        return None
+    print_speed(console, [c for c, _ in stored.cells],
+                title="speed run " + ", ".join(stored.speed_ids))
+    files = SpeedOptions(csv=csv, html=html) if not stored.other_ids else SpeedOptions()
+    for path in write_outputs(files, stored.cells, ", ".join(stored.speed_ids)):
+        console.print(f"wrote {path}", soft_wrap=True, highlight=False)
+    return list(stored.other_ids)

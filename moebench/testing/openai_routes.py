@@ -22,15 +22,11 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping
+from typing import Any
 
+from moebench.testing.standin_http import Handler, Standin, StandinRequest
 from moebench.testing.standin_models import MODIFIED_AT
-
-if TYPE_CHECKING:
-    from moebench.testing.ollama_standin import OllamaStandin, StandinRequest
-
-Handler = Callable[["OllamaStandin", "StandinRequest"], None]
 
 _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error",
                 404: "not_found_error", 429: "rate_limit_error"}
@@ -64,7 +60,7 @@ def _authorized(req: StandinRequest, api_key: str | None) -> bool:
 def models_route(api_key: str | None = None) -> Handler:
     """`GET /v1/models`: the installed models as an OpenAI list."""
 
-    def handle(standin: OllamaStandin, req: StandinRequest) -> None:
+    def handle(standin: Standin, req: StandinRequest) -> None:
         if not _authorized(req, api_key):
             return
         created = int(MODIFIED_AT.timestamp())
@@ -81,7 +77,7 @@ def chat_completions(api_key: str | None = None, usage: bool = True) -> Handler:
     `usage=False` never sends token usage in streams, even when asked (llama.cpp's server).
     """
 
-    def handle(standin: OllamaStandin, req: StandinRequest) -> None:
+    def handle(standin: Standin, req: StandinRequest) -> None:
         arrival = time.perf_counter_ns()
         if not _authorized(req, api_key):
             return
@@ -183,7 +179,7 @@ class RateLimited:
         self.arrivals: list[float] = []
         self._lock = threading.Lock()
 
-    def __call__(self, standin: OllamaStandin, req: StandinRequest) -> None:
+    def __call__(self, standin: Standin, req: StandinRequest) -> None:
         with self._lock:
             self.arrivals.append(time.perf_counter())
             limited = self.remaining > 0

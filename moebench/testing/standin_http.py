@@ -3,7 +3,10 @@
 `StandinRequest` is what every route handler receives: it reads the JSON body (answering 400
 the way Ollama does), writes JSON / plain-text responses in one send, streams chunked bodies
 (NDJSON or SSE), and applies the armed faults (status errors, delays, dropped streams, trickled
-bytes, invalid lines, the whole server dying) before and during a response. Routing is looked up in the owning `OllamaStandin.routes`.
+bytes, invalid lines, the whole server dying) before and during a response. Routing is looked
+up in the owning server's `routes`; handlers see the server through the `Standin` protocol
+(`OllamaStandin` is one), so this module and the route modules never import `ollama_standin`
+(no import circle).
 """
 
 from __future__ import annotations
@@ -16,15 +19,20 @@ import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from moebench.testing.standin_engine import Fault
+from moebench.testing.standin_engine import Fault, StandinState
 
-if TYPE_CHECKING:
-    from moebench.testing.ollama_standin import OllamaStandin
+Handler = Callable[["Standin", "StandinRequest"], None]
 
-Handler = Callable[["OllamaStandin", "StandinRequest"], None]
 _TRACK_LOCK = threading.Lock()
+
+
+class Standin(Protocol):
+    """What the HTTP layer and route handlers use of the server (`OllamaStandin` is one)."""
+
+    state: StandinState
+    routes: dict[str, dict[str, Handler]]
 
 
 class DroppedStream(Exception):
@@ -198,7 +206,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
-    standin: OllamaStandin
+    standin: Standin
     dead = False
 
     def track(self, connection: socket.socket, open_: bool) -> None:

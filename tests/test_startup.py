@@ -1,0 +1,64 @@
+"""Start-up: a plain `run`, `runs` and `report` import only what they use (no scipy).
+
+Each command runs in a fresh interpreter (this test process has long imported scipy) against
+the stand-in; an atexit hook prints which heavy modules ended up in `sys.modules`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from _run_support import MODELS, standin, write_suite  # noqa: F401
+
+from moebench.testing.ollama_standin import OllamaStandin
+
+REPO = Path(__file__).resolve().parents[1]
+#: heavy modules a plain run must not pay for (scipy is `report --compare` / HTML only;
+#: pandas and numpy are for the samples CSV and the HTML/Markdown reports)
+NOT_ON_RUN_PATH = ("scipy", "pandas", "numpy", "torch", "transformers")
+
+_PROBE = """
+import atexit, json, runpy, sys
+heavy = json.loads(sys.argv[1])
+atexit.register(lambda: print("IMPORTED " + json.dumps(
+    sorted(m for m in heavy if m in sys.modules)), file=sys.stderr))
+sys.argv = ["moebench", *sys.argv[2:]]
+runpy.run_module("moebench", run_name="__main__")
+"""
+
+
+def _imported(*args: str) -> list[str]:
+    """Heavy modules a `moebench ARGS` subprocess imported (it must exit 0)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(REPO), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(NOT_ON_RUN_PATH), *args],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    line = next(x for x in proc.stderr.splitlines() if x.startswith("IMPORTED "))
+    return json.loads(line.removeprefix("IMPORTED "))
+
+
+def test_plain_run_and_report_import_no_scipy_pandas_or_numpy(standin: OllamaStandin,
+                                                              tmp_path: Path) -> None:
+    suite = write_suite(tmp_path)
+    assert _imported("run", "-s", str(suite), "-m", MODELS[0], "--host", standin.url,
+                     "--csv", "sum.csv") == []
+    assert _imported("report", "last", "--csv", "again.csv") == []
+    assert Path("sum.csv").read_bytes() == Path("again.csv").read_bytes()
+
+
+def test_samples_csv_and_runs_list_need_pandas_but_not_scipy(standin: OllamaStandin,
+                                                            tmp_path: Path) -> None:
+    suite = write_suite(tmp_path)
+    assert _imported("run", "-s", str(suite), "-m", MODELS[0], "--host", standin.url,
+                     "--samples-csv", "samples.csv") == ["numpy", "pandas"]
+    assert Path("samples.csv").exists()
+    assert "scipy" not in _imported("runs")
+
+
+def test_help_imports_nothing_heavy() -> None:
+    assert _imported("--help") == []
