@@ -26,12 +26,16 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from moebench import __version__
+from moebench import __version__, liveness
 from moebench.backends import Backend, BackendConfig, create_backend
 from moebench.errors import BackendUnavailable, MoebenchError, ModelNotFound, RequestFailed
 from moebench.paths import BUNDLED_TASKS, DEFAULT_OUT, DEMO_MODELS_DIR, normalize_host
 from moebench.scorers import registry, score_stripped, strip_think
+from moebench.run_control import (
+    check_outputs, check_size, keep_measured, resume_options, rewrite_hint,
+)
 from moebench.store import Store
+from moebench.store_guard import StoreFull
 from moebench.types import ModelInfo, Record, Request
 
 DEMO_SUITE = "demo.yaml"
@@ -104,6 +108,12 @@ class RunResult:
     #: samples a resume found already done and kept
     kept: int
     written: tuple[Path, ...]
+    #: why an interrupted run stopped when it was not Ctrl-C (e.g. the disk is full)
+    reason: str | None = None
+    #: a late failure writing --csv/--samples-csv/--html (the samples are all stored)
+    write_error: str | None = None
+    #: `interrupted`: by SIGTERM rather than Ctrl-C
+    terminated: bool = False
 
 
 @dataclass(frozen=True)
@@ -125,30 +135,49 @@ class _Tally:
 def run(options: RunOptions, events: RunEvents | None = None) -> RunResult:
     """Run (or resume) a benchmark; every sample lands in the store as soon as it is scored."""
     events = events or NullEvents()
+    check_outputs(options)  # before anything is created or any model is called
     store = Store(options.out)
+    plan: _Plan | None = None
     try:
-        plan = _resume_plan(options, store, events) if options.resume else _new_plan(
-            options, store, events)
         try:
+            plan = _resume_plan(options, store, events) if options.resume else _new_plan(
+                options, store, events)
             backend = create_backend(str(plan.options.backend), _backend_config(plan.options))
+        except KeyboardInterrupt as interrupt:  # Ctrl-C during start-up (imports, warm-up)
+            return _interrupted_early(store, plan, interrupt)
         except BaseException:
-            store.set_status(plan.run_id, "failed")
+            if plan is not None:
+                store.set_status(plan.run_id, "failed")
             raise
         return _execute(plan, backend, store, events)
     finally:
         store.close()
 
 
+def _interrupted_early(store: Store, plan: _Plan | None,
+                       interrupt: KeyboardInterrupt) -> RunResult:
+    """Mark the run this process started (if it got that far) interrupted, keep its samples."""
+    run_ids = [plan.run_id] if plan else store.runs_of_process(liveness.this_process())
+    for run_id in run_ids:
+        store.set_status(run_id, "interrupted")
+    kept = store.completeness(run_ids[0])[0] if run_ids else 0
+    return RunResult(run_ids[0] if run_ids else "", store.out, store.path, "interrupted", (), 0,
+                     0, kept, (), terminated=type(interrupt).__name__ == "Terminated")
+
+
 def _execute(plan: _Plan, backend: Backend, store: Store, events: RunEvents) -> RunResult:
-    tally, infos, status = _Tally(), [], "completed"
+    tally, infos, status, reason = _Tally(), [], "completed", None
+    terminated = False
     # one worker pool for the whole run: each worker's client (and its keep-alive connection)
     # is set up once and serves every model
     pool = _pool(plan.options.concurrency)
     try:
         for position, model in enumerate(plan.options.models):
             infos.append(_run_model(plan, backend, store, events, position, model, tally, pool))
-    except KeyboardInterrupt:
-        status = "interrupted"
+    except KeyboardInterrupt as interrupt:
+        status, terminated = "interrupted", type(interrupt).__name__ == "Terminated"
+    except StoreFull as full:  # stop; every sample stored so far stays, --resume goes on
+        status, reason = "interrupted", str(full)
     except BaseException:
         store.set_status(plan.run_id, "failed")
         raise
@@ -156,11 +185,21 @@ def _execute(plan: _Plan, backend: Backend, store: Store, events: RunEvents) -> 
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
         backend.close()
-    store.update_run(plan.run_id, machine=machine_info())  # after the backend imported torch
-    store.set_status(plan.run_id, status)
-    written = _write_outputs(store, plan) if status == "completed" else ()
+    _finish(store, plan.run_id, status)
+    written, write_error = _write_outputs(store, plan) if status == "completed" else ((), None)
     return RunResult(plan.run_id, store.out, store.path, status, tuple(infos), tally.samples,
-                     tally.errors, tally.kept, written)
+                     tally.errors, tally.kept, written, reason, write_error, terminated)
+
+
+def _finish(store: Store, run_id: str, status: str) -> None:
+    """Record the machine and the final status; on a full disk the status may not fit, and a
+    reader then sees a `running` run whose process is gone, shown as interrupted."""
+    try:
+        store.update_run(run_id, machine=machine_info())  # after the backend imported torch
+        store.set_status(run_id, status)
+    except StoreFull:
+        if status != "interrupted":
+            raise
 
 
 # ---- planning ---------------------------------------------------------------------------
@@ -174,36 +213,43 @@ def _new_plan(options: RunOptions, store: Store, events: RunEvents) -> _Plan:
     loaded = load_suites(suites)
     resolved = options.model_copy(update={"backend": backend, "models": models,
                                           "suites": suites, "host": host, "resume": None})
+    planned = check_size(loaded, resolved, len(models))
+    requests = _requests(loaded, resolved)
     run_id = store.create_run({
+        **liveness.this_process(), "planned": planned,
         "suites": [{"name": s.name, "path": str(s.path), "sha256": s.sha256} for s in loaded],
         "models": models, "backend": backend, "host": host,
         "options": resolved.model_dump(mode="json"), "moebench_version": __version__,
         "server_version": server_version,
     })
-    return _Plan(run_id, resolved, _requests(loaded, resolved))
+    return _Plan(run_id, resolved, requests)
 
 
 def _resume_plan(options: RunOptions, store: Store, events: RunEvents) -> _Plan:
     from moebench.suites.loader import load_suites
 
     run = store.run(str(options.resume))
+    if run["stored_status"] == "running" and liveness.process_alive(
+            run.get("pid"), run.get("pid_started"), run.get("host_name")):
+        raise MoebenchError(f"run {run['id']} is still running (process {run['pid']}) — wait "
+                            "for it to finish or stop it (Ctrl-C) before resuming")
     stored = RunOptions.model_validate(run["options"])
-    # What defines the run comes from the store; where to write files may be given anew.
-    resolved = stored.model_copy(update={
-        "out": options.out, "resume": None, "csv": options.csv or stored.csv,
-        "samples_csv": options.samples_csv or stored.samples_csv,
-        "html": options.html or stored.html})
+    # What defines the run comes from the store; timeouts, concurrency and outputs may change.
+    resolved, changed = resume_options(stored, options)
+    check_outputs(resolved)
     loaded = load_suites(resolved.suites)
     before = {s["path"]: s["sha256"] for s in run["suites"]}
     for suite in loaded:
         if before.get(str(suite.path)) not in (None, suite.sha256):
             events.on_note(f"suite {suite.name} ({suite.path}) changed since run {run['id']} "
                            "started; the missing samples use the current file")
-    store.update_run(run["id"], status="running", finished_at=None)
-    ignored = options.models or options.suites or options.backend
-    events.on_note(f"resuming run {run['id']}" + (" with its stored models, suites and options"
-                                                   if ignored else ""))
-    return _Plan(run["id"], resolved, _requests(loaded, resolved))
+    planned = check_size(loaded, resolved, len(resolved.models))
+    requests = _requests(loaded, resolved)
+    store.update_run(run["id"], status="running", finished_at=None, planned=planned,
+                     options=resolved.model_dump(mode="json"), **liveness.this_process())
+    events.on_note(f"resuming run {run['id']}" + (" with " + ", ".join(changed)
+                                                   if changed else ""))
+    return _Plan(run["id"], resolved, requests)
 
 
 def _requests(suites: Sequence[Any], options: RunOptions) -> tuple[Request, ...]:
@@ -312,8 +358,8 @@ def _run_model(plan: _Plan, backend: Backend, store: Store, events: RunEvents,
                pool: ThreadPoolExecutor | None = None) -> ModelInfo:
     """Prepare `model`, run its missing requests, unload it; returns its final info."""
     stored = store.model_info(plan.run_id, position)
-    if stored and len(store.done_keys(plan.run_id, stored.name, stored.digest)) == len(
-            plan.requests):  # a resumed run's finished model is not even loaded again
+    if stored and {r.key for r in plan.requests} <= store.done_keys(
+            plan.run_id, stored.name, stored.digest):  # a finished model is not loaded again
         tally.kept += len(plan.requests)
         events.on_note(f"{stored.name}: all {len(plan.requests)} samples already stored")
         return stored
@@ -328,12 +374,13 @@ def _run_model(plan: _Plan, backend: Backend, store: Store, events: RunEvents,
         errors = [(i, _error(plan, backend, info, r, error)) for i, (_, r) in enumerate(todo)]
         _store_all(plan, store, events, info, todo, errors, tally)
         return info
+    info = keep_measured(stored, info)
     store.add_model(plan.run_id, info, position)
     todo = _todo(plan, store, info, events, tally)
     events.on_model_start(info, len(todo))
     records = _generate(plan, backend, model, info, todo, pool)
     _store_all(plan, store, events, info, todo, records, tally)
-    final = backend.unload(model) or info
+    final = keep_measured(stored, backend.unload(model) or info)
     store.add_model(plan.run_id, final, position)
     events.on_model_end(final)
     return final
@@ -410,12 +457,17 @@ def _error(plan: _Plan, backend: Backend, info: ModelInfo, request: Request,
                   error=str(error) or type(error).__name__)
 
 
-def _write_outputs(store: Store, plan: _Plan) -> tuple[Path, ...]:
+def _write_outputs(store: Store, plan: _Plan) -> tuple[tuple[Path, ...], str | None]:
+    """Write the files asked for; a failure is reported (the samples are all stored)."""
     from moebench.report.summary import write_reports
 
     options = plan.options
-    return tuple(write_reports(store, [plan.run_id], csv=options.csv,
-                               samples_csv=options.samples_csv, html=options.html))
+    try:
+        return tuple(write_reports(store, [plan.run_id], csv=options.csv,
+                                   samples_csv=options.samples_csv, html=options.html)), None
+    except (OSError, MoebenchError) as error:
+        return (), (f"could not write the run's files ({error}) — every sample is in the "
+                    f"store; write them again with: {rewrite_hint(plan.run_id, options)}")
 
 
 def machine_info() -> dict[str, Any]:

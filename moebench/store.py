@@ -296,6 +296,12 @@ class Store:
         data["stored_status"], data["status"] = data["status"], liveness.effective_status(data)
         return data
 
+    def runs_of_process(self, process: dict[str, Any]) -> list[str]:
+        """Ids of `running` runs started by `process` (`liveness.this_process()`)."""
+        rows = self.db.execute("SELECT id FROM runs WHERE status = 'running' AND pid = ? AND "
+                               "pid_started = ?", (process["pid"], process["pid_started"]))
+        return [str(r[0]) for r in rows]
+
     def completeness(self, run_id: str) -> tuple[int, int | None]:
         """(samples stored, samples planned) of a run; planned is None for older runs."""
         stored = self.db.execute("SELECT COUNT(*) FROM samples WHERE run_id = ?",

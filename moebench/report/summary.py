@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,8 +58,17 @@ def _summary_row(key: tuple[Any, ...], g: pd.DataFrame, model: Any) -> dict[str,
 
 
 def summary_frame(store: Store, run_ids: Sequence[str]) -> pd.DataFrame:
-    """The summary of stored runs (what `--csv` writes)."""
-    return summarize(store.samples_frame(run_ids), store.models_frame(run_ids))
+    """The summary of stored runs (what `--csv` writes); `run_status` says `completed`,
+    `interrupted`, ... or `incomplete: 23/120` when samples are missing."""
+    frame = summarize(store.samples_frame(run_ids), store.models_frame(run_ids))
+    notes = {r: run_note(store, r) for r in run_ids}
+    frame["run_status"] = frame["run_id"].map(notes)
+    return frame
+
+
+def run_note(store: Store, run_id: str) -> str:
+    """`incomplete: 23/120` when samples are missing, else the run's (live) status."""
+    return store.incomplete_note(run_id) or str(store.run(run_id)["status"])
 
 
 def samples_csv_frame(samples: pd.DataFrame) -> pd.DataFrame:
@@ -75,7 +84,10 @@ def _expected_text(value: Any) -> str | None:
     """Stored JSON → a readable cell: strings as-is, numbers/lists as compact JSON."""
     if value is None or (isinstance(value, float) and value != value):
         return None
-    decoded = json.loads(value)
+    try:
+        decoded = json.loads(value)
+    except (TypeError, ValueError):  # a damaged value is shown as stored, not a traceback
+        return str(value)
     if decoded is None or isinstance(decoded, str):
         return decoded
     return json.dumps(decoded, ensure_ascii=False, separators=(", ", ": "))
@@ -104,8 +116,20 @@ def write_csv(frame: pd.DataFrame, path: Path | str) -> Path:
             out[column] = out[column].round(6)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    out.to_csv(path, index=False, lineterminator="\n")
+    path.write_text(_lf_records(out.to_csv(index=False, lineterminator="\r\n")),
+                    encoding="utf-8", newline="")
     return path
+
+
+def _lf_records(text: str) -> str:
+    """CSV written with CRLF records (so the csv writer quotes any cell holding a bare `\r`,
+    which spreadsheets split rows on) turned back into LF records; quoted cells keep theirs.
+
+    Split on `"`: the even pieces lie outside quoted cells (an escaped `""` splits twice).
+    """
+    pieces = text.split('"')
+    pieces[::2] = [p.replace("\r\n", "\n") for p in pieces[::2]]
+    return '"'.join(pieces)
 
 
 def write_reports(store: Store, run_ids: Sequence[str], *, csv: Path | None = None,
@@ -147,6 +171,15 @@ class Report:
     models: pd.DataFrame
     db_path: Path
     written: tuple[Path, ...]
+    #: run id → `incomplete: 23/120` for runs with samples missing
+    incomplete: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def title(self) -> str:
+        """`run ID` / `runs A, B`, each incomplete run followed by its note."""
+        names = [f"{r} ({self.incomplete[r]})" if r in self.incomplete else r
+                 for r in self.run_ids]
+        return ("runs " if len(names) > 1 else "run ") + ", ".join(names)
 
 
 def build_report(out: Path, run_ids: Sequence[str] = (), *, csv: Path | None = None,
@@ -160,7 +193,8 @@ def build_report(out: Path, run_ids: Sequence[str] = (), *, csv: Path | None = N
         summary = summary_frame(store, ids)
         written = write_reports(store, ids, csv=csv, samples_csv=samples_csv, html=html,
                                 summary=summary)
+        incomplete = {i: n for i in ids if (n := store.incomplete_note(i))}
         return Report(ids, tuple(store.run(i) for i in ids), summary, store.models_frame(ids),
-                      store.path, tuple(written))
+                      store.path, tuple(written), incomplete)
     finally:
         store.close()
