@@ -54,6 +54,27 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, delivered as an interrupt so the run ends `interrupted` with its samples."""
 
 
+#: the signal received, once one was: an interrupt that lands inside library code (an import
+#: half done, a `except BaseException` in a dependency) is not lost, the runner checks this
+_received: list[int] = []
+
+
+def interrupt_requested() -> bool:
+    """Whether Ctrl-C / SIGTERM arrived (even if its exception was swallowed on the way)."""
+    return bool(_received)
+
+
+def raise_if_interrupted() -> None:
+    """Re-raise an interrupt that some library caught and dropped."""
+    if _received:
+        raise Terminated() if _received[0] == signal.SIGTERM else KeyboardInterrupt()
+
+
+def interrupted_by_sigterm() -> bool:
+    """Whether the interrupt received was SIGTERM."""
+    return bool(_received) and _received[0] == signal.SIGTERM
+
+
 # ---- output paths -----------------------------------------------------------------------
 
 
@@ -196,17 +217,20 @@ def interrupt_signals() -> Iterator[None]:
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     def first(signum: int, frame: Any) -> None:
+        _received.append(signum)
         signal.signal(signal.SIGINT, _quit_now)
         signal.signal(signal.SIGTERM, _quit_now)
         raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
 
-    signal.signal(signal.SIGINT, first)
-    signal.signal(signal.SIGTERM, first)
+    for sig, handler in previous.items():
+        if handler is not signal.SIG_IGN:  # `nohup`/background jobs keep ignoring it
+            signal.signal(sig, first)
     try:
         yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        _received.clear()
 
 
 def _quit_now(signum: int, frame: Any) -> None:

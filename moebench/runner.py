@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import os
-import platform
-import sys
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -29,10 +26,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from moebench import __version__, liveness
 from moebench.backends import Backend, BackendConfig, create_backend
 from moebench.errors import BackendUnavailable, MoebenchError, ModelNotFound, RequestFailed
+from moebench.machine import machine_info
 from moebench.paths import BUNDLED_TASKS, DEFAULT_OUT, DEMO_MODELS_DIR, normalize_host
 from moebench.scorers import registry, score_stripped, strip_think
 from moebench.run_control import (
-    check_outputs, check_size, keep_measured, resume_options, rewrite_hint,
+    check_outputs, check_size, interrupt_requested, interrupted_by_sigterm, keep_measured,
+    raise_if_interrupted, resume_options, rewrite_hint,
 )
 from moebench.store import Store
 from moebench.store_guard import StoreFull
@@ -145,7 +144,9 @@ def run(options: RunOptions, events: RunEvents | None = None) -> RunResult:
             backend = create_backend(str(plan.options.backend), _backend_config(plan.options))
         except KeyboardInterrupt as interrupt:  # Ctrl-C during start-up (imports, warm-up)
             return _interrupted_early(store, plan, interrupt)
-        except BaseException:
+        except BaseException as error:
+            if interrupt_requested():  # e.g. an import cut in half by Ctrl-C failing later
+                return _interrupted_early(store, plan, error)
             if plan is not None:
                 store.set_status(plan.run_id, "failed")
             raise
@@ -155,14 +156,15 @@ def run(options: RunOptions, events: RunEvents | None = None) -> RunResult:
 
 
 def _interrupted_early(store: Store, plan: _Plan | None,
-                       interrupt: KeyboardInterrupt) -> RunResult:
+                       interrupt: BaseException) -> RunResult:
     """Mark the run this process started (if it got that far) interrupted, keep its samples."""
     run_ids = [plan.run_id] if plan else store.runs_of_process(liveness.this_process())
     for run_id in run_ids:
         store.set_status(run_id, "interrupted")
     kept = store.completeness(run_ids[0])[0] if run_ids else 0
+    terminated = type(interrupt).__name__ == "Terminated" or interrupted_by_sigterm()
     return RunResult(run_ids[0] if run_ids else "", store.out, store.path, "interrupted", (), 0,
-                     0, kept, (), terminated=type(interrupt).__name__ == "Terminated")
+                     0, kept, (), terminated=terminated)
 
 
 def _execute(plan: _Plan, backend: Backend, store: Store, events: RunEvents) -> RunResult:
@@ -173,14 +175,17 @@ def _execute(plan: _Plan, backend: Backend, store: Store, events: RunEvents) -> 
     pool = _pool(plan.options.concurrency)
     try:
         for position, model in enumerate(plan.options.models):
+            raise_if_interrupted()
             infos.append(_run_model(plan, backend, store, events, position, model, tally, pool))
     except KeyboardInterrupt as interrupt:
         status, terminated = "interrupted", type(interrupt).__name__ == "Terminated"
     except StoreFull as full:  # stop; every sample stored so far stays, --resume goes on
         status, reason = "interrupted", str(full)
     except BaseException:
-        store.set_status(plan.run_id, "failed")
-        raise
+        if not interrupt_requested():
+            store.set_status(plan.run_id, "failed")
+            raise
+        status, terminated = "interrupted", interrupted_by_sigterm()
     finally:
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
@@ -436,6 +441,7 @@ def _store_all(plan: _Plan, store: Store, events: RunEvents, info: ModelInfo,
         tally.samples += 1
         tally.errors += record.error is not None
         events.on_sample(record)
+        raise_if_interrupted()  # an interrupt a library swallowed still stops the run
 
 
 def _sample(plan: _Plan, backend: Backend, model: str, info: ModelInfo,
@@ -468,33 +474,6 @@ def _write_outputs(store: Store, plan: _Plan) -> tuple[tuple[Path, ...], str | N
     except (OSError, MoebenchError) as error:
         return (), (f"could not write the run's files ({error}) — every sample is in the "
                     f"store; write them again with: {rewrite_hint(plan.run_id, options)}")
-
-
-def machine_info() -> dict[str, Any]:
-    """OS, CPU, cores, RAM, Python, and torch/GPU when torch is already in use."""
-    import psutil
-
-    info: dict[str, Any] = {
-        "os": platform.platform(), "cpu": _cpu_name(), "cores": os.cpu_count(),
-        "physical_cores": psutil.cpu_count(logical=False),
-        "ram_bytes": psutil.virtual_memory().total, "python": platform.python_version(),
-    }
-    torch = sys.modules.get("torch")
-    if torch is not None:  # only report torch when a backend actually imported it
-        info["torch"] = torch.__version__
-        if torch.cuda.is_available():
-            info["gpu"] = torch.cuda.get_device_name(0)
-    return info
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 __all__ = ["NullEvents", "RunEvents", "RunOptions", "RunResult", "run"]

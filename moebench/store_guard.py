@@ -45,7 +45,7 @@ def _fix(path: Path) -> str:
 
 def translate(error: BaseException, path: Path) -> StoreError:
     """An sqlite3 (or pandas-wrapped sqlite3) error as the StoreError a user can act on."""
-    text = str(error)
+    text = " ".join(str(error).split())  # one line, whatever SQLite or pandas said
     low = text.lower()
     if "disk is full" in low or "disk i/o error" in low:
         return StoreFull(f"the disk holding {path} is full ({text}) — free space or pass "
@@ -147,7 +147,8 @@ def check_store(db: sqlite3.Connection, path: Path, known: Iterable[str]) -> set
     """Integrity, ownership and schema checks; returns the migrations already applied."""
     rows = [r[0] for r in db.execute("PRAGMA quick_check")]
     if rows != ["ok"]:
-        raise StoreError(f"the results store {path} is damaged (quick_check: {rows[0]}) — "
+        first = " ".join(str(rows[0]).replace("*** in database main ***", "").split())
+        raise StoreError(f"the results store {path} is damaged (quick_check: {first}) — "
                          f"{_fix(path)} (`sqlite3 FILE .recover` may rescue its samples)")
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if tables and "_migrations" not in tables:
