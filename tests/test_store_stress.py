@@ -175,7 +175,7 @@ def read_only_out(tmp_path: Path) -> Iterator[Path]:
         try:
             yield ro
         finally:
-            subprocess.run(["umount", str(ro)], capture_output=True)
+            subprocess.run(["umount", "-l", str(ro)], capture_output=True)
         return
     for path in (out / "moebench.db", out):
         path.chmod(0o555 if path.is_dir() else 0o444)
@@ -207,7 +207,7 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
     try:
         yield mount
     finally:
-        subprocess.run(["umount", str(mount)], capture_output=True)
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
 
 def _fill(folder: Path, leave: int) -> None:
