@@ -192,7 +192,7 @@ def _print_interrupted(result: Any) -> None:
 
     from moebench.console import err_console
 
-    code = 143 if result.terminated else 130
+    code = 143 if result.terminated else 1 if result.reason else 130  # a full disk: exit 1
     if not result.run_id:
         err_console.print("[yellow]interrupted[/] before the run started: nothing was stored",
                           soft_wrap=True)

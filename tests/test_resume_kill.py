@@ -83,6 +83,9 @@ def test_kill_9_then_resume_loses_and_duplicates_nothing(server_url: str, tmp_pa
     proc.wait()
     before = _rows(db)
     assert 3 <= len(before) < TOTAL
+    listed = subprocess.run([sys.executable, "-m", "moebench", "runs"], capture_output=True,
+                            text=True, timeout=60)  # a killed run must not look finished
+    assert f"interrupted (process gone) · incomplete: {len(before)}/{TOTAL}" in listed.stdout
 
     done = _resume(server_url)
     assert done.returncode == 0, done.stderr
