@@ -139,12 +139,13 @@ def check_size(suites: Sequence[Any], options: RunOptions, n_models: int) -> int
     limit = options.limit
     cases = sum(min(len(t.cases), limit) if limit else len(t.cases)
                 for s in suites for t in s.tasks)
-    planned = cases * options.repeats * max(n_models, 1)
+    models = max(n_models, 1)
+    planned = cases * options.repeats * models
     if planned > MAX_SAMPLES:
         raise RunTooLarge(
             f"this run would make {planned:,} samples ({cases:,} cases × {options.repeats:,} "
-            f"repeats × {max(n_models, 1)} models); the most one run holds is {MAX_SAMPLES:,} "
-            "— lower --repeats or pass --limit N")
+            f"repeats × {models} model{'s' if models > 1 else ''}); the most one run holds is "
+            f"{MAX_SAMPLES:,} — lower --repeats or pass --limit N")
     return planned
 
 
