@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from moebench.errors import MoebenchError
-from moebench.paths import DB_NAME
+from moebench.paths import DB_NAME, normalize_host
 from moebench.types import ModelInfo
 
 if TYPE_CHECKING:
@@ -169,6 +169,8 @@ def resume_options(stored: RunOptions, given: RunOptions) -> tuple[RunOptions, l
     notes = []
     for name in RESUME_MAY_CHANGE:
         new = getattr(given, name)
+        if name == "host" and new is not None:
+            new = normalize_host(new)
         if name in explicit and new is not None and new != getattr(stored, name):
             update[name] = new
             notes.append(f"--{name.replace('_', '-')} {new} (was {getattr(stored, name)})")

@@ -109,7 +109,8 @@ def test_two_runs_on_one_store_and_reports_meanwhile(tmp_path: Path) -> None:
         while any(p.poll() is None for p in procs):
             time.sleep(0.2)
             if Path("out/moebench.db").exists() and reports < 3:
-                done = subprocess.run(_moebench("runs", "--out", "out"), capture_output=True,
+                command = ("runs", "report")[reports % 2]  # both read while the runs write
+                done = subprocess.run(_moebench(command, "--out", "out"), capture_output=True,
                                       text=True, timeout=60)
                 assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
                 reports += 1
