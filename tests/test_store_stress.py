@@ -74,22 +74,25 @@ def test_garbage_or_truncated_store_is_one_line(tmp_path: Path, content: bytes,
         _one_line_exit_1(args, needle)
 
 
-def test_truncated_store_is_refused(tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    _store_with_run(out, samples=40)
+def _checkpointed(out: Path, samples: int) -> Path:
+    """A store with `samples` rows, all in the main file (WAL checkpointed): its path."""
+    _store_with_run(out, samples=samples)
     db = out / "moebench.db"
     with sqlite3.connect(db) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return db
+
+
+def test_truncated_store_is_refused(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    db = _checkpointed(out, 40)
     db.write_bytes(db.read_bytes()[: db.stat().st_size // 2])
     _one_line_exit_1(["report", "--out", str(out)], str(db))
 
 
 def test_garbage_in_the_middle_is_found_by_quick_check(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    _store_with_run(out, samples=60)
-    db = out / "moebench.db"
-    with sqlite3.connect(db) as conn:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db = _checkpointed(out, 60)
     data = bytearray(db.read_bytes())
     page = 4096
     assert len(data) > 6 * page
@@ -193,21 +196,6 @@ def test_read_only_store_can_be_read_but_not_run_into(read_only_out: Path) -> No
         assert result.exit_code == 0, result.output
     assert len(Path("s.csv").read_text().splitlines()) == 2
     _one_line_exit_1(["run", "--out", str(read_only_out), "-m", "x"], "not a writable folder")
-
-
-@pytest.fixture
-def tiny_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 2 MB tmpfs (root), else skip: the full-disk runs need a real full disk."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    if os.geteuid() != 0 or subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)],
-            capture_output=True).returncode != 0:
-        pytest.skip("needs root to mount a small tmpfs")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
 
 def _fill(folder: Path, leave: int) -> None:
