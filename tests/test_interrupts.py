@@ -29,9 +29,15 @@ def _moebench(*args: str) -> list[str]:
     return [sys.executable, "-m", "moebench", *args]
 
 
+def _default_sigint() -> None:
+    # as on a terminal: a test runner started in the background (nohup, `&`) ignores SIGINT,
+    # and the child would inherit that
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(url: str, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(_moebench("run", "--host", url, *args), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
 
 
 def _status(db: Path) -> list[tuple[str, str]]:

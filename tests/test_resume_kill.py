@@ -41,7 +41,8 @@ def _start_run(url: str, suite: Path, *extra: str) -> subprocess.Popen[str]:
     env = {**os.environ, "OLLAMA_HOST": url}
     return subprocess.Popen(
         [sys.executable, "-m", "moebench", "run", "-s", str(suite), "-m", MODEL, *extra],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as on a terminal
 
 
 def _count(db: Path) -> int:
