@@ -17,10 +17,11 @@ import dataclasses
 import os
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from moebench.errors import MoebenchError
 from moebench.paths import DB_NAME, normalize_host
@@ -28,6 +29,8 @@ from moebench.types import ModelInfo
 
 if TYPE_CHECKING:
     from moebench.runner import RunOptions
+
+T = TypeVar("T")
 
 #: a run planning more samples than this is refused up front (each is a Request in memory)
 MAX_SAMPLES = 250_000
@@ -234,6 +237,24 @@ def interrupt_signals() -> Iterator[None]:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         _received.clear()
+
+
+def block_signals() -> None:
+    """For request worker threads: leave SIGINT/SIGTERM to the main thread. The kernel may hand
+    a process signal to any thread that does not block it; one taken by a worker stuck in a
+    socket read never wakes the main thread, which then sleeps on in `as_completed`."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+
+
+def completed_interruptibly(futures: Iterable[Future[T]], poll_s: float = 0.25
+                            ) -> Iterator[Future[T]]:
+    """`as_completed` that wakes every `poll_s`: a signal the kernel handed to another thread
+    (rich's refresh thread, a worker) only runs its Python handler once the main thread wakes,
+    and an untimed wait would sleep until a hung server answers."""
+    pending = set(futures)
+    while pending:
+        done, pending = wait(pending, timeout=poll_s, return_when=FIRST_COMPLETED)
+        yield from done
 
 
 def _quit_now(signum: int, frame: Any) -> None:

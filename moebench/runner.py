@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -30,7 +30,7 @@ from moebench.machine import machine_info
 from moebench.paths import BUNDLED_TASKS, DEFAULT_OUT, DEMO_MODELS_DIR, normalize_host
 from moebench.scorers import registry, score_stripped, strip_think
 from moebench.run_control import (
-    check_outputs, check_size, interrupt_requested, interrupted_by_sigterm, keep_measured,
+    block_signals, check_outputs, check_size, completed_interruptibly, interrupt_requested, interrupted_by_sigterm, keep_measured,
     raise_if_interrupted, resume_options, rewrite_hint,
 )
 from moebench.store import Store
@@ -200,7 +200,10 @@ def _finish(store: Store, run_id: str, status: str) -> None:
     """Record the machine and the final status; on a full disk the status may not fit, and a
     reader then sees a `running` run whose process is gone, shown as interrupted."""
     try:
-        store.update_run(run_id, machine=machine_info())  # after the backend imported torch
+        if status != "interrupted":  # after the backend imported torch; an interrupted run
+            # leaves now (platform.platform() may fork `uname -p`, which can hang beside
+            # threads stuck on a dead server); its resume records the machine
+            store.update_run(run_id, machine=machine_info())
         store.set_status(run_id, status)
     except StoreFull:
         if status != "interrupted":
@@ -355,7 +358,8 @@ def _pool(concurrency: int) -> ThreadPoolExecutor | None:
     """The run's request workers; None at concurrency 1 (requests run inline)."""
     if concurrency == 1:  # inline: Ctrl-C lands in the request itself
         return None
-    return ThreadPoolExecutor(concurrency, thread_name_prefix="moebench")
+    return ThreadPoolExecutor(concurrency, thread_name_prefix="moebench",
+                              initializer=block_signals)
 
 
 def _run_model(plan: _Plan, backend: Backend, store: Store, events: RunEvents,
@@ -425,7 +429,7 @@ def _generate(plan: _Plan, backend: Backend, model: str, info: ModelInfo,
     try:
         for i, (_, r) in enumerate(todo):
             futures[pool.submit(_sample, plan, backend, model, info, r)] = i
-        for future in as_completed(futures):
+        for future in completed_interruptibly(futures):
             yield futures[future], future.result()
     finally:
         for future in futures:  # an early exit drops this model's queued requests
