@@ -90,6 +90,7 @@ def _env_name(value: str) -> str:
 
 @app.command()
 def run(
+    ctx: typer.Context,
     suite: list[Path] = typer.Option(
         [], "-s", "--suite", metavar="PATH",
         help="suite YAML file or a folder of them; repeatable (default: bundled tasks/)"),
@@ -140,44 +141,73 @@ def run(
     """Run task suites on models; store every sample, print the results table."""
     from moebench.console import err_console
     from moebench.report.terminal import RichProgress
+    from moebench.run_control import interrupt_signals
     from moebench.runner import RunOptions, run as run_benchmark
 
-    options = RunOptions(
+    values = dict(
         models=model, suites=suite, backend=backend.value if backend else None, host=host,
         out=out, csv=csv, samples_csv=samples_csv, html=html, repeats=repeats, limit=limit,
         concurrency=concurrency, timeout=timeout, retries=retries, resume=resume, pull=pull,
         dtype=dtype, device=device, api_key_env=api_key_env)
-    with RichProgress(err_console) as progress:
+    # only what the user typed is "given" (RunOptions.model_fields_set): --resume takes
+    # those and keeps the stored values of the rest
+    params = {"models": "model", "suites": "suite"}
+    options = RunOptions(**{k: v for k, v in values.items() if _given(ctx, params.get(k, k))})
+    with interrupt_signals(), RichProgress(err_console) as progress:
         result = run_benchmark(options, progress)
     _print_run_end(result)
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT", "PROMPT")
 
 
 def _print_run_end(result: Any) -> None:
     from rich.markup import escape
 
-    from moebench.console import console, err_console
+    from moebench.console import console, print_error
 
     if result.status == "interrupted" and getattr(result, "stopped", None):
         _print_stopped(result)
     if result.status == "interrupted":
-        where = f" --out {result.out}" if result.out != Path("results") else ""
-        err_console.print(f"[yellow]interrupted[/]: run {result.run_id} keeps its "
-                          f"{result.kept + result.samples} finished samples — resume with: "
-                          f"moebench run --resume {result.run_id}{escape(where)}", soft_wrap=True)
-        raise typer.Exit(130)
+        _print_interrupted(result)
     from moebench.report.terminal import print_results  # pandas/scipy only once there is a table
     from moebench.report.summary import build_report
 
     from moebench.report.model_compare import print_stored_comparisons
 
     report = build_report(result.out, [result.run_id])
-    print_results(console, report.summary, report.models, title=f"run {result.run_id}")
+    print_results(console, report.summary, report.models, title=report.title)
     print_stored_comparisons(console, result.out, [result.run_id])
     kept = f" ({result.kept} kept from before)" if result.kept else ""
     console.print(f"run {result.run_id}: {result.samples} samples{kept}, {result.errors} "
-                  f"errors · store {result.db_path}", soft_wrap=True, highlight=False)
+                  f"errors · store {escape(str(result.db_path))}", soft_wrap=True,
+                  highlight=False)
     for path in result.written:
-        console.print(f"wrote {path}", soft_wrap=True, highlight=False)
+        console.print(f"wrote {escape(str(path))}", soft_wrap=True, highlight=False)
+    if result.write_error:
+        print_error(result.write_error)
+        raise typer.Exit(1)
+
+
+def _print_interrupted(result: Any) -> None:
+    """The interrupted line (always with the resume command), then exit 130 (143: SIGTERM)."""
+    from rich.markup import escape
+
+    from moebench.console import err_console
+
+    code = 143 if result.terminated else 1 if result.reason else 130  # a full disk: exit 1
+    if not result.run_id:
+        err_console.print("[yellow]interrupted[/] before the run started: nothing was stored",
+                          soft_wrap=True)
+        raise typer.Exit(code)
+    where = f" --out {result.out}" if result.out != Path("results") else ""
+    why = f" ({escape(result.reason)})" if result.reason else ""
+    err_console.print(f"[yellow]interrupted[/]{why}: run {result.run_id} keeps its "
+                      f"{result.kept + result.samples} finished samples — resume with: "
+                      f"moebench run --resume {result.run_id}{escape(where)}", soft_wrap=True)
+    raise typer.Exit(code)
 
 
 def _print_stopped(result: Any) -> None:
@@ -273,8 +303,7 @@ def report(
             return
         run_ids = others
     result = build_report(out, run_ids, csv=csv, samples_csv=samples_csv, html=html)
-    title = "runs " + ", ".join(result.run_ids) if len(result.run_ids) > 1 else (
-        f"run {result.run_ids[0]}")
+    title = result.title
     if markdown:
         from moebench.report.markdown_report import markdown_from_store
 
@@ -565,4 +594,11 @@ def speed(
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    try:
+        app()
+    except SystemExit as end:
+        if end.code in (130, 143):  # interrupted: do not wait for requests hung in threads
+            from moebench.run_control import exit_now
+
+            exit_now(int(end.code))
+        raise

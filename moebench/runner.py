@@ -22,102 +22,33 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import os
-import platform
-import sys
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from moebench import __version__
+from moebench import __version__, liveness
 from moebench.backends import Backend, BackendConfig, create_backend
 from moebench.errors import (
     AuthError, BackendError, BackendUnavailable, MoebenchError, ModelNotFound, RequestFailed,
     ServerGone,
 )
-from moebench.paths import BUNDLED_TASKS, DEFAULT_OUT, DEMO_MODELS_DIR, normalize_host
+from moebench.machine import machine_info
+from moebench.paths import BUNDLED_TASKS, DEMO_MODELS_DIR, normalize_host
 from moebench.run_faults import ServerStop, Stopped, check_models, failed_model, unload_quietly
 from moebench.scorers import registry, score_stripped, strip_think
+from moebench.run_control import (
+    block_signals, check_outputs, check_size, completed_interruptibly, interrupt_requested,
+    interrupted_by_sigterm, keep_measured, raise_if_interrupted, resume_options, rewrite_hint,
+)
 from moebench.scorers.judge import DEFERRED
+from moebench.run_types import NullEvents, RunEvents, RunOptions, RunResult
 from moebench.store import Store
+from moebench.store_guard import StoreFull
 from moebench.types import ModelInfo, Record, Request
 
 DEMO_SUITE = "demo.yaml"
-
-
-class RunOptions(BaseModel):
-    """What the user asked `moebench run` for (validated); stored with the run for --resume."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    models: list[str] = Field(default_factory=list, description="model names or paths")
-    suites: list[Path] = Field(default_factory=list, description="suite files or folders")
-    backend: str | None = Field(None, description="ollama | torch | langchain | openai")
-    host: str | None = Field(None, description="server base URL")
-    out: Path = Field(DEFAULT_OUT, description="results folder holding the store")
-    csv: Path | None = None
-    samples_csv: Path | None = None
-    html: Path | None = None
-    repeats: int = Field(1, ge=1)
-    limit: int | None = Field(None, ge=1)
-    concurrency: int = Field(1, ge=1)
-    timeout: float = Field(300.0, gt=0)
-    retries: int = Field(3, ge=0, description="extra tries for a failed request")
-    resume: str | None = None
-    pull: bool = False
-    dtype: str = "float32"
-    device: str = "cpu"
-    #: the NAME of the variable holding the API key (openai backend); the key is never stored
-    api_key_env: str = Field("OPENAI_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-class RunEvents(Protocol):
-    """What the runner reports while it works (render.py draws it; tests record it)."""
-
-    def on_model_start(self, info: ModelInfo, total: int) -> None: ...
-    def on_sample(self, record: Record) -> None: ...
-    def on_model_end(self, info: ModelInfo) -> None: ...
-    def on_note(self, message: str) -> None: ...
-
-
-class NullEvents:
-    """Events that do nothing (library use without a display)."""
-
-    def on_model_start(self, info: ModelInfo, total: int) -> None:
-        """Ignore."""
-
-    def on_sample(self, record: Record) -> None:
-        """Ignore."""
-
-    def on_model_end(self, info: ModelInfo) -> None:
-        """Ignore."""
-
-    def on_note(self, message: str) -> None:
-        """Ignore."""
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """How a run ended and where its results are."""
-
-    run_id: str
-    out: Path
-    db_path: Path
-    #: completed | interrupted
-    status: str
-    models: tuple[ModelInfo, ...]
-    #: samples produced by this invocation (a resume counts only what it redid)
-    samples: int
-    errors: int
-    #: samples a resume found already done and kept
-    kept: int
-    written: tuple[Path, ...]
-    #: why the run stopped early (the server stopped answering), else None
-    stopped: str | None = None
 
 
 @dataclass(frozen=True)
@@ -140,22 +71,42 @@ class _Tally:
 def run(options: RunOptions, events: RunEvents | None = None) -> RunResult:
     """Run (or resume) a benchmark; every sample lands in the store as soon as it is scored."""
     events = events or NullEvents()
+    check_outputs(options)  # before anything is created or any model is called
     store = Store(options.out)
+    plan: _Plan | None = None
     try:
-        plan = _resume_plan(options, store, events) if options.resume else _new_plan(
-            options, store, events)
         try:
+            plan = _resume_plan(options, store, events) if options.resume else _new_plan(
+                options, store, events)
             backend = create_backend(str(plan.options.backend), _backend_config(plan.options))
-        except BaseException:
-            store.set_status(plan.run_id, "failed")
+        except KeyboardInterrupt as interrupt:  # Ctrl-C during start-up (imports, warm-up)
+            return _interrupted_early(store, plan, interrupt)
+        except BaseException as error:
+            if interrupt_requested():  # e.g. an import cut in half by Ctrl-C failing later
+                return _interrupted_early(store, plan, error)
+            if plan is not None:
+                store.set_status(plan.run_id, "failed")
             raise
         return _execute(plan, backend, store, events)
     finally:
         store.close()
 
 
+def _interrupted_early(store: Store, plan: _Plan | None,
+                       interrupt: BaseException) -> RunResult:
+    """Mark the run this process started (if it got that far) interrupted, keep its samples."""
+    run_ids = [plan.run_id] if plan else store.runs_of_process(liveness.this_process())
+    for run_id in run_ids:
+        store.set_status(run_id, "interrupted")
+    kept = store.completeness(run_ids[0])[0] if run_ids else 0
+    terminated = type(interrupt).__name__ == "Terminated" or interrupted_by_sigterm()
+    return RunResult(run_ids[0] if run_ids else "", store.out, store.path, "interrupted", (), 0,
+                     0, kept, (), terminated=terminated)
+
+
 def _execute(plan: _Plan, backend: Backend, store: Store, events: RunEvents) -> RunResult:
-    tally, infos, status, stopped = _Tally(), [], "completed", None
+    tally, infos, status, stopped, reason = _Tally(), [], "completed", None, None
+    terminated = False
     # one worker pool for the whole run: each worker's client (and its keep-alive connection)
     # is set up once and serves every model
     pool = _pool(plan.options.concurrency)
@@ -166,23 +117,42 @@ def _execute(plan: _Plan, backend: Backend, store: Store, events: RunEvents) -> 
     try:
         check_models(backend, plan.options.models)
         for position, model in enumerate(plan.options.models):
+            raise_if_interrupted()
             infos.append(_run_model(plan, backend, store, events, position, model, tally, pool))
-    except KeyboardInterrupt:
-        status = "interrupted"
+    except KeyboardInterrupt as interrupt:
+        status, terminated = "interrupted", type(interrupt).__name__ == "Terminated"
     except Stopped as stop:
         status, stopped = "interrupted", str(stop)  # the CLI prints it with the resume hint
+    except StoreFull as full:  # stop; every sample stored so far stays, --resume goes on
+        status, reason = "interrupted", str(full)
     except BaseException:
-        store.set_status(plan.run_id, "failed")
-        raise
+        if not interrupt_requested():
+            store.set_status(plan.run_id, "failed")
+            raise
+        status, terminated = "interrupted", interrupted_by_sigterm()
     finally:
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
         backend.close()
-    store.update_run(plan.run_id, machine=machine_info())  # after the backend imported torch
-    store.set_status(plan.run_id, status)
-    written = _write_outputs(store, plan) if status == "completed" else ()
+    _finish(store, plan.run_id, status)
+    written, write_error = _write_outputs(store, plan) if status == "completed" else ((), None)
     return RunResult(plan.run_id, store.out, store.path, status, tuple(infos), tally.samples,
-                     tally.errors, tally.kept, written, stopped)
+                     tally.errors, tally.kept, written, stopped, reason, write_error,
+                     terminated)
+
+
+def _finish(store: Store, run_id: str, status: str) -> None:
+    """Record the machine and the final status; on a full disk the status may not fit, and a
+    reader then sees a `running` run whose process is gone, shown as interrupted."""
+    try:
+        if status != "interrupted":  # after the backend imported torch; an interrupted run
+            # leaves now (platform.platform() may fork `uname -p`, which can hang beside
+            # threads stuck on a dead server); its resume records the machine
+            store.update_run(run_id, machine=machine_info())
+        store.set_status(run_id, status)
+    except StoreFull:
+        if status != "interrupted":
+            raise
 
 
 # ---- planning ---------------------------------------------------------------------------
@@ -196,36 +166,43 @@ def _new_plan(options: RunOptions, store: Store, events: RunEvents) -> _Plan:
     loaded = load_suites(suites)
     resolved = options.model_copy(update={"backend": backend, "models": models,
                                           "suites": suites, "host": host, "resume": None})
+    planned = check_size(loaded, resolved, len(models))
+    requests = _requests(loaded, resolved)
     run_id = store.create_run({
+        **liveness.this_process(), "planned": planned,
         "suites": [{"name": s.name, "path": str(s.path), "sha256": s.sha256} for s in loaded],
         "models": models, "backend": backend, "host": host,
         "options": resolved.model_dump(mode="json"), "moebench_version": __version__,
         "server_version": server_version,
     })
-    return _Plan(run_id, resolved, _requests(loaded, resolved))
+    return _Plan(run_id, resolved, requests)
 
 
 def _resume_plan(options: RunOptions, store: Store, events: RunEvents) -> _Plan:
     from moebench.suites.loader import load_suites
 
     run = store.run(str(options.resume))
+    if run["stored_status"] == "running" and liveness.process_alive(
+            run.get("pid"), run.get("pid_started"), run.get("host_name")):
+        raise MoebenchError(f"run {run['id']} is still running (process {run['pid']}) — wait "
+                            "for it to finish or stop it (Ctrl-C) before resuming")
     stored = RunOptions.model_validate(run["options"])
-    # What defines the run comes from the store; where to write files may be given anew.
-    resolved = stored.model_copy(update={
-        "out": options.out, "resume": None, "csv": options.csv or stored.csv,
-        "samples_csv": options.samples_csv or stored.samples_csv,
-        "html": options.html or stored.html})
+    # What defines the run comes from the store; timeouts, concurrency and outputs may change.
+    resolved, changed = resume_options(stored, options)
+    check_outputs(resolved)
     loaded = load_suites(resolved.suites)
     before = {s["path"]: s["sha256"] for s in run["suites"]}
     for suite in loaded:
         if before.get(str(suite.path)) not in (None, suite.sha256):
             events.on_note(f"suite {suite.name} ({suite.path}) changed since run {run['id']} "
                            "started; the missing samples use the current file")
-    store.update_run(run["id"], status="running", finished_at=None)
-    ignored = options.models or options.suites or options.backend
-    events.on_note(f"resuming run {run['id']}" + (" with its stored models, suites and options"
-                                                   if ignored else ""))
-    return _Plan(run["id"], resolved, _requests(loaded, resolved))
+    planned = check_size(loaded, resolved, len(resolved.models))
+    requests = _requests(loaded, resolved)
+    store.update_run(run["id"], status="running", finished_at=None, planned=planned,
+                     options=resolved.model_dump(mode="json"), **liveness.this_process())
+    events.on_note(f"resuming run {run['id']}" + (" with " + ", ".join(changed)
+                                                   if changed else ""))
+    return _Plan(run["id"], resolved, requests)
 
 
 def _requests(suites: Sequence[Any], options: RunOptions) -> tuple[Request, ...]:
@@ -326,7 +303,8 @@ def _pool(concurrency: int) -> ThreadPoolExecutor | None:
     """The run's request workers; None at concurrency 1 (requests run inline)."""
     if concurrency == 1:  # inline: Ctrl-C lands in the request itself
         return None
-    return ThreadPoolExecutor(concurrency, thread_name_prefix="moebench")
+    return ThreadPoolExecutor(concurrency, thread_name_prefix="moebench",
+                              initializer=block_signals)
 
 
 def _run_model(plan: _Plan, backend: Backend, store: Store, events: RunEvents,
@@ -334,8 +312,8 @@ def _run_model(plan: _Plan, backend: Backend, store: Store, events: RunEvents,
                pool: ThreadPoolExecutor | None = None) -> ModelInfo:
     """Prepare `model`, run its missing requests, unload it; returns its final info."""
     stored = store.model_info(plan.run_id, position)
-    if stored and len(store.done_keys(plan.run_id, stored.name, stored.digest)) == len(
-            plan.requests):  # a resumed run's finished model is not even loaded again
+    if stored and {r.key for r in plan.requests} <= store.done_keys(
+            plan.run_id, stored.name, stored.digest):  # a finished model is not loaded again
         tally.kept += len(plan.requests)
         events.on_note(f"{stored.name}: all {len(plan.requests)} samples already stored")
         return stored
@@ -347,6 +325,7 @@ def _run_model(plan: _Plan, backend: Backend, store: Store, events: RunEvents,
         raise
     except BackendError as error:  # the load failed: the model's samples become errors
         return _load_failed(plan, backend, store, events, position, model, stored, error, tally)
+    info = keep_measured(stored, info)
     store.add_model(plan.run_id, info, position)
     todo = _todo(plan, store, info, events, tally)
     events.on_model_start(info, len(todo))
@@ -354,7 +333,8 @@ def _run_model(plan: _Plan, backend: Backend, store: Store, events: RunEvents,
     records = _held_back(_generate(plan, backend, model, info, todo, pool), deferred)
     _store_all(plan, store, events, info, todo, records, tally)
     stopped = plan.stop.is_set()  # the server is gone: nothing to unload
-    final = info if stopped else unload_quietly(backend, model, events.on_note) or info
+    final = keep_measured(stored, info if stopped else
+                          unload_quietly(backend, model, events.on_note) or info)
     # judge-style scorers run now: never beside a timed request or in the judged model's memory
     _store_all(plan, store, events, info, todo, _score_deferred(deferred), tally)
     if stopped:
@@ -413,7 +393,7 @@ def _generate(plan: _Plan, backend: Backend, model: str, info: ModelInfo,
     try:
         for i, (_, r) in enumerate(todo):
             futures[pool.submit(_sample, plan, backend, model, info, r)] = i
-        for future in as_completed(futures):
+        for future in completed_interruptibly(futures):
             yield futures[future], future.result()
     finally:
         for future in futures:  # an early exit drops this model's queued requests
@@ -436,6 +416,7 @@ def _store_all(plan: _Plan, store: Store, events: RunEvents, info: ModelInfo,
                            "counted from streamed chunks (one token each on llama.cpp-family "
                            "servers), timing source client-chunks")
         events.on_sample(record)
+        raise_if_interrupted()  # an interrupt a library swallowed still stops the run
 
 
 def _sample(plan: _Plan, backend: Backend, model: str, info: ModelInfo,
@@ -492,39 +473,17 @@ def _error(plan: _Plan, backend: Backend, info: ModelInfo, request: Request,
                   error=str(error) or type(error).__name__)
 
 
-def _write_outputs(store: Store, plan: _Plan) -> tuple[Path, ...]:
+def _write_outputs(store: Store, plan: _Plan) -> tuple[tuple[Path, ...], str | None]:
+    """Write the files asked for; a failure is reported (the samples are all stored)."""
     from moebench.report.summary import write_reports
 
     options = plan.options
-    return tuple(write_reports(store, [plan.run_id], csv=options.csv,
-                               samples_csv=options.samples_csv, html=options.html))
-
-
-def machine_info() -> dict[str, Any]:
-    """OS, CPU, cores, RAM, Python, and torch/GPU when torch is already in use."""
-    import psutil
-
-    info: dict[str, Any] = {
-        "os": platform.platform(), "cpu": _cpu_name(), "cores": os.cpu_count(),
-        "physical_cores": psutil.cpu_count(logical=False),
-        "ram_bytes": psutil.virtual_memory().total, "python": platform.python_version(),
-    }
-    torch = sys.modules.get("torch")
-    if torch is not None:  # only report torch when a backend actually imported it
-        info["torch"] = torch.__version__
-        if torch.cuda.is_available():
-            info["gpu"] = torch.cuda.get_device_name(0)
-    return info
-
-
-def _cpu_name() -> str:
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        return tuple(write_reports(store, [plan.run_id], csv=options.csv,
+                                   samples_csv=options.samples_csv, html=options.html)), None
+    except (OSError, MoebenchError) as error:
+        return (), (f"could not write the run's files ({error}) — every sample is in the "
+                    f"store; write them again with: {rewrite_hint(plan.run_id, options)}")
 
 
 __all__ = ["NullEvents", "RunEvents", "RunOptions", "RunResult", "run"]

@@ -17,9 +17,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from moebench import liveness
 from moebench.errors import RunNotFound, StoreError
 from moebench.paths import DB_NAME
 from moebench.scorers import describe_expected
+from moebench.store_guard import (
+    StoreReadOnly, check_header, check_store, connect, guarded, retry_locked, translate, writable,
+)
 from moebench.types import (
     MODEL_COLUMNS,
     ROUTER_COLUMNS,
@@ -94,6 +98,17 @@ def m003_speed_results(db: sqlite3.Connection) -> None:
         prompt_tokens_measured REAL, gen_tokens_measured REAL, early_stops INTEGER,
         errors INTEGER, timing_source TEXT, resident_models TEXT, notes TEXT, detail TEXT,
         created_at TEXT NOT NULL, PRIMARY KEY (run_id, model, prompt_tokens, concurrency))
+    """)
+
+
+@_migration
+def m004_run_process(db: sqlite3.Connection) -> None:
+    # who runs the run (dead-run detection) and how many samples it plans (incomplete notes)
+    _script(db, """
+    ALTER TABLE runs ADD COLUMN pid INTEGER;
+    ALTER TABLE runs ADD COLUMN pid_started REAL;
+    ALTER TABLE runs ADD COLUMN host_name TEXT;
+    ALTER TABLE runs ADD COLUMN planned INTEGER;
     """)
 
 
@@ -183,41 +198,71 @@ def _router_rows(record: Record) -> Iterable[tuple[Any, ...]]:
                            expert, int(tokens))
 
 
+@guarded
 class Store:
-    """A results store in `out/moebench.db`; use `Store.open(out)` for read-only commands."""
+    """A results store in `out/moebench.db`; use `Store.open(out)` for read-only commands.
 
-    def __init__(self, out: Path | str) -> None:
+    `readonly`: open without writing anything (no migrations; for a read-only folder).
+    """
+
+    def __init__(self, out: Path | str, *, readonly: bool = False) -> None:
         self.out = Path(out)
         self.path = self.out / DB_NAME
+        self.readonly = readonly
         try:
-            self.out.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")  # durable across process kills in WAL
-            self._migrate()
-        except (OSError, sqlite3.DatabaseError) as error:
+            if not readonly:
+                self.out.mkdir(parents=True, exist_ok=True)
+            check_header(self.path)
+            self.db = connect(self.path, readonly=readonly)
+            try:
+                self._check_and_migrate()
+            except BaseException:
+                self.db.close()
+                raise
+        except OSError as error:
             raise StoreError(f"cannot open the results store {self.path}: {error} — "
                              "pass another --out DIR") from None
+        except sqlite3.DatabaseError as error:
+            raise translate(error, self.path) from None
         self.db.row_factory = sqlite3.Row
 
     @classmethod
     def open(cls, out: Path | str) -> Store:
-        """Open an existing store; RunNotFound naming the fix when there is none yet."""
-        if not (Path(out) / DB_NAME).exists():
+        """Open an existing store (read-only when its folder cannot be written); RunNotFound
+        naming the fix when there is none yet."""
+        path = Path(out) / DB_NAME
+        if not path.exists():
             raise RunNotFound(f"no runs in {out}/ yet — run: moebench run --out {out}")
-        return cls(out)
+        if not writable(Path(out), path):
+            return cls(out, readonly=True)
+        try:
+            return cls(out)
+        except StoreReadOnly:
+            return cls(out, readonly=True)
 
     def close(self) -> None:
         """Close the connection (the WAL is checkpointed by SQLite)."""
         self.db.close()
 
+    def _check_and_migrate(self) -> None:
+        names = [fn.__name__ for fn in MIGRATIONS]
+        done = check_store(self.db, self.path, names)
+        pending = [fn for fn in MIGRATIONS if fn.__name__ not in done]
+        if pending and self.readonly:
+            raise StoreReadOnly(f"the results store {self.path} uses an older schema and is "
+                                "read-only — copy its folder somewhere writable and read it there")
+        if pending:
+            self._migrate()
+
     def _migrate(self) -> None:
-        self.db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, "
-                        "applied_at TEXT NOT NULL)")
-        done = {row[0] for row in self.db.execute("SELECT name FROM _migrations")}
-        for fn in MIGRATIONS:
-            if fn.__name__ not in done:
-                with self._tx():
+        # One IMMEDIATE transaction: two processes opening a new store at once cannot both
+        # apply a migration (the second sees the first's rows once it gets the lock).
+        with self._tx():
+            self.db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, "
+                            "applied_at TEXT NOT NULL)")
+            done = {row[0] for row in self.db.execute("SELECT name FROM _migrations")}
+            for fn in MIGRATIONS:
+                if fn.__name__ not in done:
                     fn(self.db)
                     self.db.execute("INSERT INTO _migrations VALUES (?, ?)",
                                     (fn.__name__, utc_now()))
@@ -274,7 +319,13 @@ class Store:
                               (self.resolve(run_id),)).fetchone()
         data = dict(row)
         for key in ("suites", "models", "options", "machine"):
-            data[key] = json.loads(data[key]) if data.get(key) else None
+            try:
+                data[key] = json.loads(data[key]) if data.get(key) else None
+            except (TypeError, ValueError) as error:
+                raise StoreError(f"run {data['id']} in {self.path} has a damaged `{key}` value "
+                                 f"({error}) — start a new run, or pass another --out DIR"
+                                 ) from None
+        data["stored_status"], data["status"] = data["status"], liveness.effective_status(data)
         return data
 
     def run_rows(self) -> list[dict[str, Any]]:
@@ -299,6 +350,24 @@ class Store:
                 key = "id" if table == "runs" else "run_id"
                 self.db.execute(f"DELETE FROM {table} WHERE {key} = ?", (run_id,))
         return str(row[0]), str(row[1]), int(n)
+
+    def runs_of_process(self, process: dict[str, Any]) -> list[str]:
+        """Ids of `running` runs started by `process` (`liveness.this_process()`)."""
+        rows = self.db.execute("SELECT id FROM runs WHERE status = 'running' AND pid = ? AND "
+                               "pid_started = ?", (process["pid"], process["pid_started"]))
+        return [str(r[0]) for r in rows]
+
+    def completeness(self, run_id: str) -> tuple[int, int | None]:
+        """(samples stored, samples planned) of a run; planned is None for older runs."""
+        stored = self.db.execute("SELECT COUNT(*) FROM samples WHERE run_id = ?",
+                                 (run_id,)).fetchone()[0]
+        row = self.db.execute("SELECT planned FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return int(stored), (int(row[0]) if row and row[0] is not None else None)
+
+    def incomplete_note(self, run_id: str) -> str | None:
+        """`incomplete: 23/120` when the run has fewer samples stored than it planned."""
+        stored, planned = self.completeness(run_id)
+        return f"incomplete: {stored}/{planned}" if planned and stored < planned else None
 
     # ---- models and samples -------------------------------------------------------------
 
@@ -471,9 +540,12 @@ class Store:
                "FROM runs r LEFT JOIN samples s ON s.run_id = r.id "
                "GROUP BY r.id ORDER BY r.started_at DESC, r.id DESC")
         frame = pd.read_sql_query(sql, self.db)
-        frame["models"] = frame["models"].map(lambda v: ", ".join(json.loads(v)))
-        frame["suites"] = frame["suites"].map(
-            lambda v: ", ".join(s["name"] for s in json.loads(v)))
+        frame["models"] = frame["models"].map(lambda v: _names(v, lambda m: str(m)))
+        frame["suites"] = frame["suites"].map(lambda v: _names(v, lambda s: str(s["name"])))
+        live = pd.read_sql_query("SELECT id AS run_id, status, pid, pid_started, host_name, "
+                                 "planned FROM runs", self.db).set_index("run_id")
+        frame["status"] = [_status_text(dict(live.loc[r]), int(n))
+                           for r, n in zip(frame["run_id"], frame["samples"])]
         return frame
 
 
@@ -491,6 +563,25 @@ def _models_sql(run_ids: Sequence[str]) -> str:
             f"({_marks(run_ids)}) ORDER BY run_id, position")
 
 
+def _names(value: str | None, name: Callable[[Any], str]) -> str:
+    """A JSON list column as `a, b`; a damaged value is shown as-is rather than raising."""
+    try:
+        return ", ".join(name(item) for item in json.loads(value or "[]"))
+    except (TypeError, ValueError, KeyError):
+        return f"? ({value!r:.40})"
+
+
+def _status_text(row: dict[str, Any], stored: int) -> str:
+    """`completed`, or e.g. `interrupted (process gone) · incomplete: 23/120`."""
+    status = liveness.effective_status(row)
+    if liveness.is_dead(row):
+        status += " (process gone)"
+    planned = row.get("planned")
+    if planned is not None and planned == planned and stored < int(planned):
+        status += f" · incomplete: {stored}/{int(planned)}"
+    return status
+
+
 def _marks(values: Sequence[Any]) -> str:
     if not values:
         raise StoreError("no run ids given — pass RUN_ID or `last`")
@@ -504,11 +595,17 @@ class _Transaction:
         self.db = db
 
     def __enter__(self) -> sqlite3.Connection:
-        self.db.execute("BEGIN IMMEDIATE")
+        retry_locked(lambda: self.db.execute("BEGIN IMMEDIATE"))
         return self.db
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        if exc_type is None:
+            retry_locked(lambda: self.db.execute("COMMIT"))
+        elif self.db.in_transaction:
+            try:
+                self.db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # SQLite already rolled back (e.g. disk full); keep the first error
 
 
 def model_info_dict(info: ModelInfo) -> dict[str, Any]:

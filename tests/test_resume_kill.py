@@ -41,7 +41,8 @@ def _start_run(url: str, suite: Path, *extra: str) -> subprocess.Popen[str]:
     env = {**os.environ, "OLLAMA_HOST": url}
     return subprocess.Popen(
         [sys.executable, "-m", "moebench", "run", "-s", str(suite), "-m", MODEL, *extra],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as on a terminal
 
 
 def _count(db: Path) -> int:
@@ -83,6 +84,9 @@ def test_kill_9_then_resume_loses_and_duplicates_nothing(server_url: str, tmp_pa
     proc.wait()
     before = _rows(db)
     assert 3 <= len(before) < TOTAL
+    listed = subprocess.run([sys.executable, "-m", "moebench", "runs"], capture_output=True,
+                            text=True, timeout=60)  # a killed run must not look finished
+    assert f"interrupted (process gone) · incomplete: {len(before)}/{TOTAL}" in listed.stdout
 
     done = _resume(server_url)
     assert done.returncode == 0, done.stderr

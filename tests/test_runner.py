@@ -17,6 +17,8 @@ from moebench.types import ModelInfo
 def _options(server: OllamaStandin, suite: Path, **kw: object) -> RunOptions:
     base = {"models": list(MODELS), "suites": [suite], "host": server.url, "out": Path("out"),
             "retries": 0}
+    if "resume" in kw:  # a resume takes the run's own models and suites (others are refused)
+        base = {k: v for k, v in base.items() if k not in ("models", "suites")}
     return RunOptions(**{**base, **kw})
 
 

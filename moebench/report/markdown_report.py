@@ -7,6 +7,7 @@ with several runs, the same model lined up across runs.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,8 +35,9 @@ if TYPE_CHECKING:
 
 
 def md_cell(value: Any) -> str:
-    """One table cell: pipes escaped, newlines flattened (user text stays one cell)."""
-    text = "" if value is None else str(value)
+    """One table cell: pipes escaped, newlines flattened (user text stays one cell), raw HTML
+    shown as text (GitHub renders `<img>` or `<details>` in a model or task name otherwise)."""
+    text = html.escape("" if value is None else str(value), quote=False)
     return " ".join(text.replace("\\", "\\\\").replace("|", "\\|").split())
 
 
@@ -93,15 +95,17 @@ def _paired(frame: pd.DataFrame, a_col: str, b_col: str, lead: Sequence[str]) ->
 
 
 def render_markdown(samples: pd.DataFrame, models: pd.DataFrame | None = None, *,
-                    compare: Sequence[tuple[str, str]] | None = None) -> str:
+                    compare: Sequence[tuple[str, str]] | None = None,
+                    notes: Sequence[str] = ()) -> str:
     """The report's tables as Markdown (no charts).
 
     `compare`: (run A, run B) pairs to line up; default the first run against each later.
+    `notes`: lines shown first, e.g. `run X: incomplete: 23/120`.
     """
     multi = multi_run_models(samples)
     labelled, models_l = label_runs(samples, multi), label_runs(models, multi)
     assert labelled is not None
-    parts = ["## Summary (model × task)", _summary(task_table(labelled, models_l)),
+    parts = [*(f"> **{md_cell(n)}**" for n in notes), "## Summary (model × task)", _summary(task_table(labelled, models_l)),
              "## Per model (all tasks pooled; cold = first request)",
              _per_model(model_table(labelled, models_l))]
     if labelled["model"].nunique() > 1:
@@ -128,7 +132,8 @@ def markdown_from_store(out: Path | str, run_ids: Sequence[str]) -> str:
     store = Store.open(out)
     try:
         ids = list(dict.fromkeys(store.resolve(r) for r in (run_ids or ["last"])))
+        notes = [f"run {i}: {n}" for i in ids if (n := store.incomplete_note(i))]
         return render_markdown(store.samples_frame(ids), store.models_frame(ids),
-                               compare=run_pairs(ids))
+                               compare=run_pairs(ids), notes=notes)
     finally:
         store.close()

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import csv
 import json
+import io
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,8 @@ SAMPLE_CSV_EXTRA = ("prompt", "expected_detail", "explanation")
 #: Columns after SUMMARY_COLUMNS (the contract allows more to follow).
 SUMMARY_EXTRA = ("ttft_p95_s", "queue_p50_s", "loads", "timing_source", "run_id",
                  "prompt_tokens_p50", "output_tokens_p50", "prefill_tokens_per_s")
+#: the summary CSV's columns: the run's status (`incomplete: 23/120`) comes last
+SUMMARY_CSV_COLUMNS = (*SUMMARY_COLUMNS, *SUMMARY_EXTRA, "run_status")
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _GROUP = ("run_id", "model", "backend", "suite", "task")
@@ -101,11 +104,27 @@ def _summary_row(key: tuple[Any, ...], g: Sequence[_Row], model: _Row | None) ->
 
 
 def summary_frame(store: Store, run_ids: Sequence[str]) -> pd.DataFrame:
-    """The summary of stored runs as a frame (the rows `--csv` writes)."""
+    """The summary of stored runs as a frame (the rows `--csv` writes, `run_status` last)."""
     import pandas as pd
 
-    rows = summary_rows(store.sample_rows(run_ids), store.model_rows(run_ids))
-    return pd.DataFrame(rows, columns=[*SUMMARY_COLUMNS, *SUMMARY_EXTRA])
+    return pd.DataFrame(stored_summary(store, run_ids), columns=list(SUMMARY_CSV_COLUMNS))
+
+
+def stored_summary(store: Store, run_ids: Sequence[str],
+                   models: Sequence[_Row] | None = None) -> list[dict[str, Any]]:
+    """`summary_rows` of stored runs, each with `run_status`: `completed`, `interrupted`, ...
+    or `incomplete: 23/120` when samples are missing."""
+    rows = summary_rows(store.sample_rows(run_ids),
+                        store.model_rows(run_ids) if models is None else models)
+    notes = {r: run_note(store, r) for r in run_ids}
+    for row in rows:
+        row["run_status"] = notes.get(row["run_id"])
+    return rows
+
+
+def run_note(store: Store, run_id: str) -> str:
+    """`incomplete: 23/120` when samples are missing, else the run's (live) status."""
+    return store.incomplete_note(run_id) or str(store.run(run_id)["status"])
 
 
 def samples_csv_frame(samples: pd.DataFrame) -> pd.DataFrame:
@@ -129,7 +148,10 @@ def _expected_text(value: Any) -> str | None:
     """Stored JSON → a readable cell: strings as-is, numbers/lists as compact JSON."""
     if value is None or (isinstance(value, float) and value != value):
         return None
-    decoded = json.loads(value)
+    try:
+        decoded = json.loads(value)
+    except (TypeError, ValueError):  # a damaged value is shown as stored, not a traceback
+        return str(value)
     if decoded is None or isinstance(decoded, str):
         return decoded
     return json.dumps(decoded, ensure_ascii=False, separators=(", ", ": "))
@@ -158,19 +180,21 @@ def write_csv(frame: pd.DataFrame, path: Path | str) -> Path:
             out[column] = out[column].round(6)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    out.to_csv(path, index=False, lineterminator="\n")
+    path.write_text(_lf_records(out.to_csv(index=False, lineterminator="\r\n")),
+                    encoding="utf-8", newline="")
     return path
 
 
 def write_rows_csv(rows: Sequence[_Row], columns: Sequence[str], path: Path | str) -> Path:
     """Write dict rows as CSV the way `write_csv` writes a frame, without pandas: RFC 4180
     quoting, formula cells escaped, floats to 6 places, None/NaN as empty cells."""
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\r\n")  # CRLF: see `_lf_records`
+    writer.writerow(columns)
+    writer.writerows([_cell(row.get(c)) for c in columns] for row in rows)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows([_cell(row.get(c)) for c in columns] for row in rows)
+    path.write_text(_lf_records(text.getvalue()), encoding="utf-8", newline="")
     return path
 
 
@@ -180,6 +204,17 @@ def _cell(value: Any) -> Any:
     if isinstance(value, float):
         return repr(round(float(value), 6)) if math.isfinite(value) else repr(float(value))
     return escape_cell(value)
+
+
+def _lf_records(text: str) -> str:
+    """CSV written with CRLF records (so the csv writer quotes any cell holding a bare `\r`,
+    which spreadsheets split rows on) turned back into LF records; quoted cells keep theirs.
+
+    Split on `"`: the even pieces lie outside quoted cells (an escaped `""` splits twice).
+    """
+    pieces = text.split('"')
+    pieces[::2] = [p.replace("\r\n", "\n") for p in pieces[::2]]
+    return '"'.join(pieces)
 
 
 def write_reports(store: Store, run_ids: Sequence[str], *, csv: Path | None = None,
@@ -193,8 +228,8 @@ def write_reports(store: Store, run_ids: Sequence[str], *, csv: Path | None = No
     written: list[Path] = []
     if csv is not None:
         if summary is None:
-            summary = summary_rows(store.sample_rows(run_ids), store.model_rows(run_ids))
-        written.append(write_rows_csv(summary, [*SUMMARY_COLUMNS, *SUMMARY_EXTRA], csv))
+            summary = stored_summary(store, run_ids)
+        written.append(write_rows_csv(summary, SUMMARY_CSV_COLUMNS, csv))
     if samples_csv is not None:
         written.append(write_csv(samples_csv_frame(store.samples_frame(run_ids)), samples_csv))
     if html is not None:
@@ -225,6 +260,15 @@ class Report:
     models: list[dict[str, Any]]
     db_path: Path
     written: tuple[Path, ...]
+    #: run id → `incomplete: 23/120` for runs with samples missing
+    incomplete: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def title(self) -> str:
+        """`run ID` / `runs A, B`, each incomplete run followed by its note."""
+        names = [f"{r} ({self.incomplete[r]})" if r in self.incomplete else r
+                 for r in self.run_ids]
+        return ("runs " if len(names) > 1 else "run ") + ", ".join(names)
 
 
 def build_report(out: Path, run_ids: Sequence[str] = (), *, csv: Path | None = None,
@@ -236,10 +280,11 @@ def build_report(out: Path, run_ids: Sequence[str] = (), *, csv: Path | None = N
     try:
         ids = tuple(dict.fromkeys(store.resolve(r) for r in (run_ids or ["last"])))
         models = store.model_rows(ids)
-        summary = summary_rows(store.sample_rows(ids), models)
+        summary = stored_summary(store, ids, models)
         written = write_reports(store, ids, csv=csv, samples_csv=samples_csv, html=html,
                                 summary=summary)
+        incomplete = {i: n for i in ids if (n := store.incomplete_note(i))}
         return Report(ids, tuple(store.run(i) for i in ids), summary, models, store.path,
-                      tuple(written))
+                      tuple(written), incomplete)
     finally:
         store.close()

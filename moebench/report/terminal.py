@@ -293,7 +293,7 @@ def runs_table(runs: pd.DataFrame) -> Table:
     table.add_column("err", justify="right", no_wrap=True)
     colours = {"completed": "green", "interrupted": "yellow", "failed": "red"}
     for row in runs.itertuples(index=False):
-        colour = colours.get(row.status)
+        colour = colours.get(str(row.status).split(" ")[0])
         status = f"[{colour}]{row.status}[/]" if colour else escape(str(row.status))
         table.add_row(row.run_id, status, escape(str(row.backend)), escape(str(row.models)),
                       escape(str(row.suites)), f"{row.passed}/{row.samples}",
