@@ -20,10 +20,13 @@ from typing import TYPE_CHECKING, Any
 from moebench import liveness
 from moebench.errors import RunNotFound, StoreError
 from moebench.paths import DB_NAME
-from moebench.scorers import describe_expected
+from moebench.store_rows import (
+    MODEL_FIELDS, SAMPLE_SQL, router_rows, sample_row, to_json, utc_now,
+)
 from moebench.store_guard import (
     StoreReadOnly, check_header, check_store, connect, guarded, retry_locked, translate, writable,
 )
+from moebench.store_schema import MIGRATIONS
 from moebench.types import (
     MODEL_COLUMNS,
     ROUTER_COLUMNS,
@@ -36,166 +39,9 @@ from moebench.types import (
 if TYPE_CHECKING:
     import pandas as pd
 
-Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: list[Migration] = []
-
-
-def _migration(fn: Migration) -> Migration:
-    MIGRATIONS.append(fn)
-    return fn
-
-
-@_migration
-def m001_initial(db: sqlite3.Connection) -> None:
-    _script(db, """
-    CREATE TABLE runs (
-        id TEXT PRIMARY KEY, started_at TEXT NOT NULL, finished_at TEXT, status TEXT NOT NULL,
-        suites TEXT NOT NULL, models TEXT NOT NULL, backend TEXT NOT NULL, host TEXT,
-        options TEXT NOT NULL, moebench_version TEXT, server_version TEXT, machine TEXT);
-    CREATE TABLE models (
-        run_id TEXT NOT NULL REFERENCES runs(id), position INTEGER NOT NULL, model TEXT NOT NULL,
-        backend TEXT NOT NULL, digest TEXT, family TEXT, parameter_size TEXT, quantization TEXT,
-        context_length INTEGER, experts INTEGER, top_k INTEGER, shared_experts INTEGER,
-        total_params INTEGER, active_params INTEGER, size_bytes INTEGER, vram_bytes INTEGER,
-        load_s REAL, loads INTEGER, extra TEXT, PRIMARY KEY (run_id, model));
-    CREATE TABLE samples (
-        run_id TEXT NOT NULL REFERENCES runs(id), model TEXT NOT NULL, backend TEXT NOT NULL,
-        suite TEXT NOT NULL, task TEXT NOT NULL, case_id TEXT NOT NULL, repeat INTEGER NOT NULL,
-        seq INTEGER NOT NULL, digest TEXT, prompt TEXT, system TEXT, options TEXT,
-        output TEXT, stripped TEXT, answer TEXT, score REAL, passed INTEGER, explanation TEXT,
-        expected TEXT, latency_s REAL, ttft_s REAL, prompt_tokens INTEGER, output_tokens INTEGER,
-        decode_s REAL, prompt_eval_s REAL, server_load_s REAL, server_total_s REAL,
-        done_reason TEXT, timing_source TEXT, queue_s REAL, cold INTEGER NOT NULL DEFAULT 0,
-        error TEXT, attempts INTEGER, created_at TEXT NOT NULL,
-        UNIQUE (run_id, model, suite, task, case_id, repeat));
-    CREATE TABLE router_load (
-        run_id TEXT NOT NULL, model TEXT NOT NULL, suite TEXT NOT NULL, task TEXT NOT NULL,
-        phase TEXT NOT NULL, layer INTEGER NOT NULL, expert INTEGER NOT NULL,
-        tokens INTEGER NOT NULL, PRIMARY KEY (run_id, model, suite, task, phase, layer, expert));
-    """)
-
-
-@_migration
-def m002_samples_expected_detail(db: sqlite3.Connection) -> None:
-    # What the scorer expected, in words ("6 words × 9 letters"), for every scorer (issue 18).
-    db.execute("ALTER TABLE samples ADD COLUMN expected_detail TEXT")
-
-
-@_migration
-def m003_speed_results(db: sqlite3.Connection) -> None:
-    """`moebench speed`: one row per model × prompt length × concurrency (additive)."""
-    _script(db, """
-    CREATE TABLE speed_results (
-        run_id TEXT NOT NULL REFERENCES runs(id), position INTEGER NOT NULL,
-        model TEXT NOT NULL, backend TEXT NOT NULL, prompt_tokens INTEGER NOT NULL,
-        gen_tokens INTEGER NOT NULL, concurrency INTEGER NOT NULL, repeats INTEGER NOT NULL,
-        pp_tok_s REAL, pp_tok_s_sd REAL, tg_tok_s REAL, tg_tok_s_sd REAL, ttft_s REAL,
-        load_s REAL, gpu_share REAL, partial_offload INTEGER NOT NULL,
-        other_models_resident INTEGER NOT NULL, early_stop INTEGER NOT NULL,
-        roofline_tok_s REAL, roofline_pct REAL, pp_tok_s_median REAL, tg_tok_s_median REAL,
-        ttft_s_sd REAL, ttft_s_median REAL, agg_tok_s REAL, agg_tok_s_sd REAL,
-        high_variance INTEGER NOT NULL, cpu_only INTEGER NOT NULL,
-        prompt_tokens_measured REAL, gen_tokens_measured REAL, early_stops INTEGER,
-        errors INTEGER, timing_source TEXT, resident_models TEXT, notes TEXT, detail TEXT,
-        created_at TEXT NOT NULL, PRIMARY KEY (run_id, model, prompt_tokens, concurrency))
-    """)
-
-
-@_migration
-def m004_run_process(db: sqlite3.Connection) -> None:
-    # who runs the run (dead-run detection) and how many samples it plans (incomplete notes)
-    _script(db, """
-    ALTER TABLE runs ADD COLUMN pid INTEGER;
-    ALTER TABLE runs ADD COLUMN pid_started REAL;
-    ALTER TABLE runs ADD COLUMN host_name TEXT;
-    ALTER TABLE runs ADD COLUMN planned INTEGER;
-    """)
-
-
-def _script(db: sqlite3.Connection, sql: str) -> None:
-    # executescript() would COMMIT the migration's open transaction; run statements one by one.
-    for statement in sql.split(";"):
-        if statement.strip():
-            db.execute(statement)
-
-
-def utc_now() -> str:
-    """Current UTC time as ISO-8601 with seconds precision and a `Z`."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def new_run_id() -> str:
     """A sortable run id: `YYYYMMDD-HHMMSS-xxxx` (UTC, 4 random hex digits)."""
     return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
-
-
-_MODEL_FIELDS = MODEL_COLUMNS[3:-1]  # digest … loads (run_id, model, backend and extra apart)
-
-_SAMPLE_SQL = """
-INSERT INTO samples (run_id, model, backend, suite, task, case_id, repeat, seq, digest, prompt,
-    system, options, output, stripped, answer, score, passed, explanation, expected, latency_s,
-    ttft_s, prompt_tokens, output_tokens, decode_s, prompt_eval_s, server_load_s,
-    server_total_s, done_reason, timing_source, queue_s, cold, error, attempts, created_at,
-    expected_detail)
-VALUES (:run_id, :model, :backend, :suite, :task, :case_id, :repeat, :seq, :digest, :prompt,
-    :system, :options, :output, :stripped, :answer, :score, :passed, :explanation, :expected,
-    :latency_s, :ttft_s, :prompt_tokens, :output_tokens, :decode_s, :prompt_eval_s,
-    :server_load_s, :server_total_s, :done_reason, :timing_source, :queue_s, :cold, :error,
-    :attempts, :created_at, :expected_detail)
-ON CONFLICT (run_id, model, suite, task, case_id, repeat) DO UPDATE SET
-    seq=excluded.seq, digest=excluded.digest, prompt=excluded.prompt, system=excluded.system,
-    options=excluded.options, output=excluded.output, stripped=excluded.stripped,
-    answer=excluded.answer, score=excluded.score, passed=excluded.passed,
-    explanation=excluded.explanation, expected=excluded.expected, latency_s=excluded.latency_s,
-    ttft_s=excluded.ttft_s, prompt_tokens=excluded.prompt_tokens,
-    output_tokens=excluded.output_tokens, decode_s=excluded.decode_s,
-    prompt_eval_s=excluded.prompt_eval_s, server_load_s=excluded.server_load_s,
-    server_total_s=excluded.server_total_s, done_reason=excluded.done_reason,
-    timing_source=excluded.timing_source, queue_s=excluded.queue_s, cold=excluded.cold,
-    error=excluded.error, attempts=excluded.attempts, created_at=excluded.created_at,
-    expected_detail=excluded.expected_detail
-"""
-
-
-def _sample_row(record: Record, *, seq: int, cold: bool, digest: str | None) -> dict[str, Any]:
-    """Flatten a Record into the samples table's columns."""
-    req, comp, score = record.request, record.completion, record.score
-    row: dict[str, Any] = {
-        "run_id": record.run_id, "model": record.model, "backend": record.backend,
-        "suite": req.suite, "task": req.task, "case_id": req.case_id, "repeat": req.repeat,
-        "seq": seq, "digest": digest, "prompt": req.prompt, "system": req.system,
-        "options": _json(dict(req.options)), "expected": _json(req.expected),
-        "stripped": record.stripped, "error": record.error, "cold": int(cold),
-        "created_at": utc_now(), "answer": None, "score": None, "passed": None,
-        "explanation": None, "output": None, "attempts": None,
-        "expected_detail": describe_expected(req.scorer, req.case),
-    }
-    if score is not None:
-        row.update(answer=score.answer, score=score.score, passed=int(score.passed),
-                   explanation=score.explanation)
-    fields = ("latency_s", "ttft_s", "prompt_tokens", "output_tokens", "decode_s",
-              "prompt_eval_s", "server_total_s", "done_reason", "timing_source", "queue_s")
-    row.update({name: getattr(comp, name, None) for name in fields})
-    row["server_load_s"] = comp.load_s if comp else None
-    if comp is not None:
-        row.update(output=comp.text, attempts=comp.attempts)
-    return row
-
-
-def _router_rows(record: Record) -> Iterable[tuple[Any, ...]]:
-    """(run, model, suite, task, phase, layer, expert, tokens) for each nonzero router count."""
-    router = record.completion.router if record.completion else None
-    req = record.request
-    for phase, layers in (router or {}).items():
-        for layer, counts in enumerate(layers or []):
-            for expert, tokens in enumerate(counts):
-                if tokens:
-                    yield (record.run_id, record.model, req.suite, req.task, phase, layer,
-                           expert, int(tokens))
 
 
 @guarded
@@ -279,7 +125,7 @@ class Store:
         run_id = run.get("id") or new_run_id()
         row = {**run, "id": run_id, "started_at": run.get("started_at") or utc_now(),
                "status": run.get("status", "running")}
-        row = {k: _json(v) if isinstance(v, (dict, list)) else v for k, v in row.items()}
+        row = {k: to_json(v) if isinstance(v, (dict, list)) else v for k, v in row.items()}
         cols = ", ".join(row)
         with self._tx():
             self.db.execute(f"INSERT INTO runs ({cols}) VALUES ({', '.join('?' * len(row))})",
@@ -294,7 +140,7 @@ class Store:
 
     def update_run(self, run_id: str, **fields: Any) -> None:
         """Update some columns of a run (JSON-encoding dicts and lists)."""
-        values = {k: _json(v) if isinstance(v, (dict, list)) else v for k, v in fields.items()}
+        values = {k: to_json(v) if isinstance(v, (dict, list)) else v for k, v in fields.items()}
         sets = ", ".join(f"{k} = ?" for k in values)
         with self._tx():
             self.db.execute(f"UPDATE runs SET {sets} WHERE id = ?", (*values.values(), run_id))
@@ -373,10 +219,10 @@ class Store:
 
     def add_model(self, run_id: str, info: ModelInfo, position: int) -> None:
         """Insert or replace the run's row for model `info.name`."""
-        values = {name: getattr(info, name) for name in _MODEL_FIELDS}
+        values = {name: getattr(info, name) for name in MODEL_FIELDS}
         cols = ["run_id", "position", "model", "backend", *values, "extra"]
         params = [run_id, position, info.name, info.backend, *values.values(),
-                  _json(dict(info.extra))]
+                  to_json(dict(info.extra))]
         with self._tx():
             self.db.execute(f"INSERT OR REPLACE INTO models ({', '.join(cols)}) VALUES "
                             f"({', '.join('?' * len(cols))})", params)
@@ -388,16 +234,16 @@ class Store:
         if row is None:
             return None
         data = dict(row)
-        fields = {name: data[name] for name in _MODEL_FIELDS}
+        fields = {name: data[name] for name in MODEL_FIELDS}
         return ModelInfo(name=data["model"], backend=data["backend"],
                          extra=json.loads(data["extra"] or "{}"), **fields)
 
     def add_record(self, record: Record, *, seq: int, cold: bool = False,
                    digest: str | None = None) -> None:
         """Write one scored sample (and its router counts) in one transaction."""
-        router = list(_router_rows(record))
+        router = list(router_rows(record))
         with self._tx():
-            self.db.execute(_SAMPLE_SQL, _sample_row(record, seq=seq, cold=cold, digest=digest))
+            self.db.execute(SAMPLE_SQL, sample_row(record, seq=seq, cold=cold, digest=digest))
             if router:  # most backends report no router counts: no empty statement
                 self.db.executemany(
                     "INSERT INTO router_load VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT "
