@@ -58,3 +58,11 @@ class EngineError(MoebenchError):
 
 class OutOfMemoryRisk(EngineError):
     """Loading would need more RAM than is available; we refuse instead of being OOM-killed."""
+
+
+class ScorerError(MoebenchError):
+    """A scorer could not grade one output (pathological text, a bad pattern, a bug).
+
+    The message reads `scorer NAME: what went wrong`; the runner stores it as the sample's
+    `error` with the raw output kept, so `moebench rescore` can grade the sample later.
+    """

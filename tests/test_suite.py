@@ -122,7 +122,7 @@ ERRORS = [
      "        expected: [{value: 1}]\n", (7, "tasks[0].cases[0].expected", "{value: NUMBER")),
     ("tasks:\n  - name: t\n    scorer: word_length\n    prompt: p\n    cases:\n"
      "      - {id: a, count: 3}\n",
-     (6, "tasks[0].cases[0].letters", "needs `letters:` a number ≥ 1")),
+     (6, "tasks[0].cases[0].letters", "needs `letters:` an integer ≥ 1")),
     ("tasks:\n  - name: t\n    scorer: {max_sentences: 1}\n    prompt: p\n    cases: [{id: a}]\n",
      (3, "tasks[0].scorer", "needs `type: NAME`")),
     ("tasks:\n  - name: t\n    scorer: number\n    prompt: p\n    cases:\n"

@@ -13,13 +13,18 @@ from collections.abc import Mapping
 from functools import cache, lru_cache
 from typing import Any
 
+from pydantic import Field
+
 from moebench.scorers import scorer
+from moebench.scorers.schema import CaseFields, ScorerParams
 from moebench.types import Score
 
 _LABEL = re.compile(r"^\s*(?:#+\s*)?(?:\*\*|__)?\s*(?:one[- ]sentence\s+)?summary\s*(?:\*\*|__)?"
                     r"\s*[:\-–—]?\s*(?:\*\*|__)?\s*", re.I)
 _MARKDOWN = re.compile(r"\*\*|__|`|^\s*(?:#+|>|[-*•]|\d+[.)])\s+", re.M)
 _TERMINATOR = re.compile(r"[.!?…](?=\s+\S)")
+#: longer than this (after cleaning) is no summary: failed without segmenting it
+MAX_CHARS = 8_000
 
 
 @cache
@@ -84,11 +89,33 @@ def _as_list(value: Any) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]
 
 
-@scorer("summary", params=("max_sentences",), reads=("must_mention", "reference", "max_sentences"))
+class SummaryParams(ScorerParams):
+    """Parameters of `summary`."""
+
+    max_sentences: int = Field(default=1, ge=1, description="most sentences allowed")
+
+
+class SummaryCase(CaseFields):
+    """Case fields `summary` reads."""
+
+    must_mention: list[str] = Field(default=[], description="terms the summary must mention")
+    reference: str | None = Field(default=None, description="reference summary for ROUGE-L")
+    max_sentences: int | None = Field(default=None, ge=1,
+                                      description="overrides the parameter for this case")
+
+
+def _too_long(body: str) -> Score:
+    return Score(0.0, False, body[:80], f"{len(body):,} characters: far longer than a summary "
+                                         f"(limit {MAX_CHARS:,}); not segmented")
+
+
+@scorer("summary", params=SummaryParams, case=SummaryCase)
 def summary(text: str, case: Mapping[str, Any], params: Mapping[str, Any]) -> Score:
     """Passed iff ≤ max_sentences sentences and every must_mention term; score ROUGE-L."""
-    limit = int(case.get("max_sentences", params.get("max_sentences", 1)))
+    limit = int(case.get("max_sentences") or params.get("max_sentences") or 1)
     body = clean(text)
+    if len(body) > MAX_CHARS:
+        return _too_long(body)
     count = len(sentences(body))
     missing = missing_terms(body, _as_list(case.get("must_mention")))
     passed = 0 < count <= limit and not missing

@@ -12,7 +12,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import Field
+
 from moebench.scorers import scorer
+from moebench.scorers.schema import CaseFields, ScorerParams
 from moebench.scorers._lexicon import why_not_word
 from moebench.types import Score
 
@@ -109,12 +112,37 @@ def _explain(valid: list[str], rejected: list[tuple[str, str]], dupes: list[str]
     return text
 
 
-@scorer("word_length", params=("count", "letters"), reads=("count", "letters"))
+#: a list of words is short; this many characters holds hundreds of them
+WINDOW = 16_384
+
+
+class WordLengthParams(ScorerParams):
+    """Parameters of `word_length` (usually given per case)."""
+
+    count: int | None = Field(default=None, ge=1, description="how many words are asked for")
+    letters: int | None = Field(default=None, ge=1, description="letters in each word")
+
+
+class WordLengthCase(CaseFields):
+    """Case fields `word_length` reads (the case's or else the parameter's)."""
+
+    count: int = Field(ge=1, description="how many words are asked for")
+    letters: int = Field(ge=1, description="letters in each word")
+
+
+def _too_many(words: list[str], count: int) -> Score:
+    return Score(0.0, False, ", ".join(words)[:80],
+                 f"{len(words)} distinct words listed, {count} asked for: not judged")
+
+
+@scorer("word_length", params=WordLengthParams, case=WordLengthCase, window=WINDOW)
 def word_length(text: str, case: Mapping[str, Any], params: Mapping[str, Any]) -> Score:
     """Score min(valid, count)/count for distinct real words with exactly `letters` letters."""
-    count = int(case.get("count", params.get("count", 1)))
-    letters = int(case.get("letters", params.get("letters", 0)))
+    count = int(case.get("count") or params.get("count") or 1)
+    letters = int(case.get("letters") or params.get("letters") or 0)
     words, dupes = _distinct(extract_words(text))
+    if len(words) > max(100, 10 * count):  # judging each word costs a dictionary look-up
+        return _too_many(words, count)
     if not words:
         why = "refusal" if _REFUSAL.search(text) else "no list of words found"
         return Score(0.0, False, "", why)

@@ -8,12 +8,12 @@ below it), and `Problems.lines()` formats them as `file:line: field: message`.
 from __future__ import annotations
 
 import difflib
-import math
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from moebench.scorers.schema import errors as schema_errors
 from moebench.suites.yaml_lines import YamlDoc, YamlPath
 from moebench.types import ScorerSpec
 
@@ -100,51 +100,53 @@ def scorer_spec(raw: Any) -> ScorerSpec:
     entries = registry()
     if name not in entries:
         raise Invalid(f"unknown scorer '{name}' {hint(name, entries)}")
-    for key in params:
-        if key not in entries[name].params:
-            accepted = entries[name].params
-            why = hint(key, accepted) if accepted else f"(scorer '{name}' takes no parameters)"
+    entry = entries[name]
+    for loc, kind, message in schema_errors(entry.params_model, params):
+        key = str(loc[0]) if loc else None
+        if kind == "extra_forbidden":
+            accepted = entry.params
+            why = hint(str(key), accepted) if accepted else f"(scorer '{name}' takes no parameters)"
             raise Invalid(f"unknown parameter '{key}' for scorer '{name}' {why}", key)
+        raise Invalid(message, key)
     return ScorerSpec(name, params)
 
 
-def _require_number(fields: Mapping[str, Any], key: str, scorer: str, minimum: float) -> None:
-    value = fields.get(key)
-    if (isinstance(value, bool) or not isinstance(value, (int, float))
-            or not math.isfinite(value) or value < minimum):
-        got = "nothing" if value is None else repr(value)
-        bound = "" if minimum == float("-inf") else f" ≥ {minimum:g}"
-        raise Invalid(f"scorer '{scorer}' needs `{key}:` a number{bound}, got {got}", key)
-
-
-def _check_entities(expected: Any) -> None:
-    ok = isinstance(expected, list) and all(
-        isinstance(e, Mapping) and set(e) == {"value", "unit"} and isinstance(e["unit"], str)
-        and isinstance(e["value"], (int, float)) and not isinstance(e["value"], bool)
-        for e in expected)
-    if not ok:
-        raise Invalid("scorer 'entities' needs `expected:` a list of {value: NUMBER, unit: TEXT}",
-                      "expected")
-
-
 def check_case_fields(spec: ScorerSpec, fields: Mapping[str, Any]) -> None:
-    """The case fields the contract's built-in scorers read (§3); raises Invalid."""
-    merged = {**spec.params, **fields}
-    if spec.name == "number":
-        _require_number(merged, "expected", "number", float("-inf"))
-    elif spec.name == "entities":
-        _check_entities(fields.get("expected"))
-    elif spec.name == "word_length":
-        _require_number(merged, "count", "word_length", 1)
-        _require_number(merged, "letters", "word_length", 1)
-    elif spec.name == "summary":
-        terms = fields.get("must_mention", [])
-        if not isinstance(terms, list) or not all(isinstance(t, str) for t in terms):
-            raise Invalid("scorer 'summary' needs `must_mention:` a list of words", "must_mention")
-    elif spec.name in ("exact", "contains") and "expected" not in fields:
-        raise Invalid(f"scorer '{spec.name}' needs `expected:`")
-    elif spec.name == "regex" and "pattern" not in spec.params and "expected" not in fields:
-        raise Invalid("scorer 'regex' needs a `pattern` parameter or the case's `expected:`")
+    """The case fields the scorer reads, typed by its case model (§3); raises Invalid.
+
+    A case may override a parameter, so the fields are checked merged over the parameters.
+    """
+    from moebench.scorers import registry
+
+    entry = registry()[spec.name]
+    for loc, kind, message in schema_errors(entry.case_model, {**spec.params, **fields}):
+        name = str(loc[0]) if loc else ""
+        wanted = field_phrase(entry.case_model, name)
+        if kind == "missing" and len(loc) == 1:
+            raise Invalid(f"scorer '{spec.name}' needs `{name}:` {wanted}", name)
+        if len(loc) > 1:
+            inner = field_name(loc[1:]).lstrip(".")
+            message = f"{wanted} ({name}{'' if inner.startswith('[') else '.'}{inner}: {message})"
+        elif loc:
+            message = message.removeprefix("must be ")
+        raise Invalid(f"scorer '{spec.name}' needs `{name}:` {message}" if loc
+                      else f"scorer '{spec.name}': {message}", name if name in fields else None)
+
+
+_PHRASES = {int: "an integer", float: "a number", str: "text", bool: "true or false"}
+
+
+def field_phrase(model: Any, name: str) -> str:
+    """How to ask for a model field: "an integer ≥ 1", "a number", else its description."""
+    info = model.model_fields.get(name)
+    if info is None:
+        return ""
+    phrase = _PHRASES.get(info.annotation) or info.description or "see docs/suites.md"
+    for meta in info.metadata:
+        for attr, sign in (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<")):
+            if getattr(meta, attr, None) is not None:
+                phrase += f" {sign} {getattr(meta, attr)}"
+    return phrase
 
 
 # ---- templates ----
