@@ -132,7 +132,7 @@ ERRORS = [
      (6, "tasks[0].cases[0]", "expected a mapping, got text")),
     ("tasks:\n  - name: t\n    scorer: number\n    prompt: p\n    cases:\n      - {expected: 1}\n",
      (6, "tasks[0].cases[0]", "missing required key 'id'")),
-    ("suite: x\ntasks:\n  - name: t\n\tscorer: number\n", (4, "yaml", "found character '\\t'")),
+    ("suite: x\ntasks:\n  - name: t\n\tscorer: number\n", (4, "yaml", "a tab indents this line")),
     ("suite: x\ntasks: \x07\n", (2, "yaml", "characters are not allowed (character #x0007)")),
 ]
 

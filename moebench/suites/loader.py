@@ -26,6 +26,7 @@ from moebench.suites.rules import (
     Invalid,
     Problems,
     check_case_fields,
+    check_case_typos,
     hint,
     placeholders,
     render,
@@ -286,8 +287,11 @@ def _build_case(raw: Any, path: YamlPath, ctx: _TaskContext, problems: Problems)
         if ok and ctx.complete:  # else the task's scorer was invalid or a key was misspelt
             problems.add(path, "no scorer: give the task a `scorer:` (or this case one)")
         ok = False
-    if ok:
+    used = [*(ctx.prompt_names or []), *(ctx.system_names or [])]
+    typo_free = problems.attempt(path, check_case_typos, scorer, fields, used)[1]
+    if ok and typo_free:
         ok = problems.attempt(path, check_case_fields, scorer, fields)[1]
+    ok = ok and typo_free
     prompt, prompt_ok = problems.attempt(path, _case_prompt, model, ctx, fields)
     system, system_ok = problems.attempt(path, _case_system, ctx, fields)
     if not (ok and prompt_ok and system_ok) or prompt is None or scorer is None:

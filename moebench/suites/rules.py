@@ -8,6 +8,7 @@ below it), and `Problems.lines()` formats them as `file:line: field: message`.
 from __future__ import annotations
 
 import difflib
+import re
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -133,6 +134,30 @@ def check_case_fields(spec: ScorerSpec, fields: Mapping[str, Any]) -> None:
                       else f"scorer '{spec.name}': {message}", name if name in fields else None)
 
 
+#: keys every case may have besides template fields
+CASE_KEYS = ("id", "prompt", "scorer", "options", "expected")
+
+
+def check_case_typos(spec: ScorerSpec | None, fields: Mapping[str, Any],
+                     used: Iterable[str]) -> None:
+    """A case key no placeholder uses that looks like a known key is a typo (raises Invalid).
+
+    Other keys of a case are template fields, so `expcted:` would silently be one.
+    """
+    from moebench.scorers import registry
+
+    reads = registry()[spec.name].reads if spec is not None and spec.name in registry() else ()
+    known = {*CASE_KEYS, *reads}
+    for key in fields:
+        if key in known or key in used:
+            continue
+        close = difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.75)
+        if close:
+            raise Invalid(f"unknown key '{key}' — did you mean '{close[0]}'? (no placeholder "
+                          f"uses it and scorer '{spec.name if spec else '-'}' does not read it)",
+                          str(key))
+
+
 _PHRASES = {int: "an integer", float: "a number", str: "text", bool: "true or false"}
 
 
@@ -159,14 +184,29 @@ def placeholders(template: str) -> list[str]:
     except ValueError as error:
         raise Invalid(f"bad template: {error} — write {{{{ and }}}} for literal braces") from None
     names = []
-    for _, name, _, _ in parsed:
+    for _, name, spec, _ in parsed:
         if name is None:
             continue
         if not name.isidentifier():
             raise Invalid(f"placeholder {{{name}}} must be a field name such as {{question}} "
                           "— write {{ and }} for literal braces")
+        _check_spec(name, spec or "")
         names.append(name)
     return names
+
+
+#: widest `{field:>N}` / precision a template may ask for (larger ones build huge prompts)
+MAX_FORMAT_WIDTH = 1000
+
+
+def _check_spec(name: str, spec: str) -> None:
+    if "{" in spec:
+        raise Invalid(f"placeholder {{{name}:{spec}}}: nested fields in a format spec are not "
+                      "supported — write the width out")
+    widths = [int(w) for w in re.findall(r"\d+", spec[:40])] if len(spec) <= 40 else [10**9]
+    if any(w > MAX_FORMAT_WIDTH for w in widths):
+        raise Invalid(f"placeholder {{{name}:{spec[:20]}}}: a width or precision over "
+                      f"{MAX_FORMAT_WIDTH} — use a smaller one")
 
 
 def render(template: str, names: list[str], fields: Mapping[str, Any], what: str) -> str:
