@@ -35,6 +35,8 @@ _UNIT_AFTER = re.compile(r"\s?(°\s?[CF]\b|[A-Za-z][A-Za-z²³/.'-]*(?:\s+[A-Za-
 _MODIFIERS = frozenset({"square", "sq", "cubic", "cu", "metric", "fluid", "fl", "light",
                         "nautical", "short", "long", "us", "imperial"})
 _CURRENCY_CODE_BEFORE = re.compile(r"\b(USD|EUR|GBP|JPY|CAD|AUD|INR|CHF|CNY)\s?$", re.I)
+#: most numbers read from prose (each may cost a unit look-up); an answer lists a few
+_MAX_PROSE_NUMBERS = 64
 #: JSON starts tried (`[` or `{`); the answer's JSON is among the first few
 _JSON_TRIES = 16
 #: the pairs sit in the answer's last part; pint/lemma look-ups per number bound the rest
@@ -119,7 +121,7 @@ def _unit_after(text: str, end: int) -> str | None:
 def _prose_pairs(text: str, unitless: bool) -> list[Pair]:
     text = normalize(_LIST_MARKER.sub(r"\1", text), threshold=0)
     pairs = []
-    for num in numbers(text):
+    for num in list(numbers(text))[-_MAX_PROSE_NUMBERS:]:
         if num.currency:
             pairs.append((num.value, canonical_unit(num.currency)))
         elif num.percent:

@@ -24,7 +24,10 @@ _LABEL = re.compile(r"^\s*(?:#+\s*)?(?:\*\*|__)?\s*(?:one[- ]sentence\s+)?summar
 _MARKDOWN = re.compile(r"\*\*|__|`|^\s*(?:#+|>|[-*•]|\d+[.)])\s+", re.M)
 _TERMINATOR = re.compile(r"[.!?…](?=\s+\S)")
 #: longer than this (after cleaning) is no summary: failed without segmenting it
-MAX_CHARS = 8_000
+MAX_CHARS = 4_000
+#: pysbd slows down with the square of the abbreviations it weighs ("Dr. " × 2,000: 1 s), so
+#: an answer with far more sentence ends than allowed fails without being segmented
+_SPARE_ENDS = 10
 
 
 @cache
@@ -92,7 +95,7 @@ def _as_list(value: Any) -> list[str]:
 class SummaryParams(ScorerParams):
     """Parameters of `summary`."""
 
-    max_sentences: int = Field(default=1, ge=1, description="most sentences allowed")
+    max_sentences: int = Field(default=1, ge=1, le=100, description="most sentences allowed")
 
 
 class SummaryCase(CaseFields):
@@ -100,7 +103,7 @@ class SummaryCase(CaseFields):
 
     must_mention: list[str] = Field(default=[], description="terms the summary must mention")
     reference: str | None = Field(default=None, description="reference summary for ROUGE-L")
-    max_sentences: int | None = Field(default=None, ge=1,
+    max_sentences: int | None = Field(default=None, ge=1, le=100,
                                       description="overrides the parameter for this case")
 
 
@@ -116,6 +119,10 @@ def summary(text: str, case: Mapping[str, Any], params: Mapping[str, Any]) -> Sc
     body = clean(text)
     if len(body) > MAX_CHARS:
         return _too_long(body)
+    ends = len(_TERMINATOR.findall(body))
+    if ends > 3 * limit + _SPARE_ENDS:
+        return Score(0.0, False, body[:80], f"{ends} sentence ends (max {limit} sentences); "
+                                             "not segmented")
     count = len(sentences(body))
     missing = missing_terms(body, _as_list(case.get("must_mention")))
     passed = 0 < count <= limit and not missing

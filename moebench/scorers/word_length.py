@@ -141,7 +141,7 @@ def word_length(text: str, case: Mapping[str, Any], params: Mapping[str, Any]) -
     count = int(case.get("count") or params.get("count") or 1)
     letters = int(case.get("letters") or params.get("letters") or 0)
     words, dupes = _distinct(extract_words(text))
-    if len(words) > max(100, 10 * count):  # judging each word costs a dictionary look-up
+    if len(words) > 2 * count + 10:  # judging a new word costs up to ~300 dictionary look-ups
         return _too_many(words, count)
     if not words:
         why = "refusal" if _REFUSAL.search(text) else "no list of words found"

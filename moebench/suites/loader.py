@@ -38,6 +38,8 @@ from moebench.errors import SuiteError
 from moebench.types import GENERATION_KEYS, Request, ScorerSpec
 
 SUITE_SUFFIXES = (".yaml", ".yml")
+#: largest suite file read (a 10 MB suite validates in seconds; beyond this, split it)
+MAX_SUITE_BYTES = 16 * 1024 * 1024
 
 
 # ---- the schema (pydantic: this is what users write) ----
@@ -76,7 +78,7 @@ class _SuiteModel(BaseModel):
 
     suite: str | None = Field(default=None, description="suite name (default: the file's stem)")
     description: str | None = None
-    options: GenerationOptions = GenerationOptions()
+    options: GenerationOptions = Field(default_factory=GenerationOptions)
     tasks: list[Any]
 
 
@@ -88,7 +90,7 @@ class _TaskModel(BaseModel):
     scorer: Any = Field(default=None, description="a scorer name, or {type: NAME, ...params}")
     prompt: str | None = Field(default=None, description="template; {field} from the case")
     system: str | None = Field(default=None, description="system message template")
-    options: GenerationOptions = GenerationOptions()
+    options: GenerationOptions = Field(default_factory=GenerationOptions)
     cases: list[Any]
 
 
@@ -99,7 +101,7 @@ class _CaseModel(BaseModel):
     id: Annotated[str, BeforeValidator(_as_id)]
     prompt: str | None = Field(default=None, description="the whole prompt, used verbatim")
     scorer: Any = Field(default=None, description="overrides the task's scorer for this case")
-    options: GenerationOptions = GenerationOptions()
+    options: GenerationOptions = Field(default_factory=GenerationOptions)
 
 
 _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
@@ -371,6 +373,11 @@ def _build_suite(doc: YamlDoc, path: Path, digest: str, problems: Problems) -> S
 def _read_doc(path: Path, problems: Problems) -> tuple[YamlDoc, str] | None:
     """Read and parse one file; records an unreadable file or a YAML syntax error."""
     try:
+        if path.stat().st_size > MAX_SUITE_BYTES:
+            problems.add((), f"{path.stat().st_size / 2**20:.0f} MiB is over the "
+                         f"{MAX_SUITE_BYTES // 2**20} MiB limit for one suite file — split its "
+                         "tasks into several files in one folder", 1, "file")
+            return None
         data = path.read_bytes()
     except FileNotFoundError:
         problems.add((), "no such file — check the path", 1, "file")

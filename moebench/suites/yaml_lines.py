@@ -148,7 +148,7 @@ def _load(text: str) -> tuple[Node | None, Any]:
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
-        if node is not None:
+        if node is not None and _ALIAS.search(text):
             _check_expansion(node)
         return node, (loader.construct_document(node) if node is not None else None)
     finally:
@@ -187,6 +187,8 @@ def _check_depth(text: str) -> None:
 
 
 _DELTA = {"[": 1, "{": 1, "]": -1, "}": -1}
+#: an alias (`*name`) where YAML allows one; without any, nothing can expand
+_ALIAS = re.compile(r"(?:^|[\s\[{,:-])\*[^\s*]")
 _BRACKETS = re.compile(r"[\[\]{}]")
 #: a line indented this far might be nested deeper than MAX_DEPTH
 _INDENT = re.compile(r"^[ -]{%d,}" % (MAX_DEPTH + 1), re.M)
