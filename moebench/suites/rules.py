@@ -56,15 +56,31 @@ class Problems:
     def lines(self) -> list[str]:
         """Every problem as `file:line: field: message`, in line order."""
         ordered = sorted(self.items, key=lambda item: item[0])  # stable: same line keeps order
-        return [f"{self.file}:{line}: {name}: {message}" for line, name, message in ordered]
+        return [f"{self.file}:{line}: {name}: {_printable(message)}"
+                for line, name, message in ordered]
+
+
+def _printable(text: str) -> str:
+    """One line: control characters (a newline or tab inside a key) written as escapes."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 def field_name(path: YamlPath) -> str:
     """`("tasks", 1, "cases", 4)` → `tasks[1].cases[4]`; the root is `suite`."""
     text = ""
     for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif not _PLAIN_KEY.fullmatch(part):  # a key with spaces, dots or controls: quoted
+            text += f"[{_printable(repr(part))}]"
+        else:
+            text += f".{part}" if text else part
     return text or "suite"
+
+
+_PLAIN_KEY = re.compile(r"[^\s\[\].]+")
 
 
 def hint(word: str, known: Iterable[str]) -> str:
