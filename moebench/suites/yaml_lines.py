@@ -148,7 +148,7 @@ def _load(text: str) -> tuple[Node | None, Any]:
     loader = _Loader(text)
     try:
         node = loader.get_single_node()
-        if node is not None and _ALIAS.search(text):
+        if node is not None and "*" in text and _ALIAS.search(text):
             _check_expansion(node)
         return node, (loader.construct_document(node) if node is not None else None)
     finally:
@@ -163,7 +163,8 @@ def _check_depth(text: str) -> None:
     """
     brackets = _BRACKETS.findall(text)
     flow = max(accumulate(_DELTA[ch] for ch in brackets), default=0)
-    if flow <= MAX_DEPTH and not _INDENT.search(text):
+    if flow <= MAX_DEPTH and not _INDENT.search("\n" + text[:MAX_DEPTH + 1]) and \
+            not _INDENT.search(text):
         return
     loader = _Loader(text)
     depth = 0
@@ -191,7 +192,7 @@ _DELTA = {"[": 1, "{": 1, "]": -1, "}": -1}
 _ALIAS = re.compile(r"(?:^|[\s\[{,:-])\*[^\s*]")
 _BRACKETS = re.compile(r"[\[\]{}]")
 #: a line indented this far might be nested deeper than MAX_DEPTH
-_INDENT = re.compile(r"^[ -]{%d,}" % (MAX_DEPTH + 1), re.M)
+_INDENT = re.compile(r"\n[ -]{%d}" % (MAX_DEPTH + 1))
 
 
 def _check_expansion(root: Node) -> None:
