@@ -77,31 +77,34 @@ class _SuiteModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     suite: str | None = Field(default=None, description="suite name (default: the file's stem)")
-    description: str | None = None
-    options: GenerationOptions = Field(default_factory=GenerationOptions)
-    tasks: list[Any]
+    description: str | None = Field(default=None, description="free text, shown in reports")
+    options: GenerationOptions = Field(default_factory=GenerationOptions,
+                                       description="generation defaults for every task")
+    tasks: list[Any] = Field(description="the tasks (at least one)")
 
 
 class _TaskModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str
-    description: str | None = None
+    name: str = Field(description="unique within the suite")
+    description: str | None = Field(default=None, description="free text")
     scorer: Any = Field(default=None, description="a scorer name, or {type: NAME, ...params}")
     prompt: str | None = Field(default=None, description="template; {field} from the case")
     system: str | None = Field(default=None, description="system message template")
-    options: GenerationOptions = Field(default_factory=GenerationOptions)
-    cases: list[Any]
+    options: GenerationOptions = Field(default_factory=GenerationOptions,
+                                       description="overrides the suite's options")
+    cases: list[Any] = Field(description="the cases (at least one)")
 
 
 class _CaseModel(BaseModel):
     # Any further keys are template fields visible to the scorer.
     model_config = ConfigDict(extra="allow")
 
-    id: Annotated[str, BeforeValidator(_as_id)]
+    id: Annotated[str, BeforeValidator(_as_id)] = Field(description="unique within the task")
     prompt: str | None = Field(default=None, description="the whole prompt, used verbatim")
     scorer: Any = Field(default=None, description="overrides the task's scorer for this case")
-    options: GenerationOptions = Field(default_factory=GenerationOptions)
+    options: GenerationOptions = Field(default_factory=GenerationOptions,
+                                       description="overrides the task's options")
 
 
 _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
