@@ -377,8 +377,8 @@ def _read_doc(path: Path, problems: Problems) -> tuple[YamlDoc, str] | None:
     """Read and parse one file; records an unreadable file or a YAML syntax error."""
     try:
         if path.stat().st_size > MAX_SUITE_BYTES:
-            problems.add((), f"{path.stat().st_size / 2**20:.0f} MiB is over the "
-                         f"{MAX_SUITE_BYTES // 2**20} MiB limit for one suite file — split its "
+            problems.add((), f"{path.stat().st_size / 2**20:.1f} MiB, over the "
+                         f"{MAX_SUITE_BYTES / 2**20:g} MiB limit for one suite file — split its "
                          "tasks into several files in one folder", 1, "file")
             return None
         data = path.read_bytes()
