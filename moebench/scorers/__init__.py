@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from moebench.errors import ScorerError
-from moebench.scorers.schema import CaseFields, NoFields, NoParams, ScorerParams
+from moebench.scorers.schema import CaseFields, NoFields, NoParams, ScorerParams, untyped
 from moebench.types import Score, ScorerSpec
 
 ScoreFn = Callable[[str, Mapping[str, Any], Mapping[str, Any]], Score]
@@ -59,14 +59,22 @@ _REGISTRY: dict[str, ScorerEntry] = {}
 
 
 def scorer(
-    name: str, *, params: type[ScorerParams] = NoParams, case: type[CaseFields] = NoFields,
+    name: str, *, params: type[ScorerParams] | tuple[str, ...] = NoParams,
+    case: type[CaseFields] = NoFields, reads: tuple[str, ...] = (),
     window: int = DEFAULT_WINDOW, description: str = "",
 ) -> Callable[[ScoreFn], ScoreFn]:
-    """Register a scorer function under `name` with its parameter and case-field models."""
+    """Register a scorer function under `name` with its parameter and case-field models.
+
+    The older form `params=("a", "b"), reads=("c",)` (names, untyped) still works: it
+    becomes models whose fields take any value, so typos are still caught at load.
+    """
+    params_model = untyped(f"{name}_params", ScorerParams, params) \
+        if isinstance(params, tuple) else params
+    case_model = untyped(f"{name}_case", CaseFields, reads) if reads else case
 
     def register(fn: ScoreFn) -> ScoreFn:
         doc = description or (fn.__doc__ or "").strip()
-        _REGISTRY[name] = ScorerEntry(name, fn, params, case, doc, window)
+        _REGISTRY[name] = ScorerEntry(name, fn, params_model, case_model, doc, window)
         return fn
 
     return register

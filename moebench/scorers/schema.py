@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, create_model
 
 
 def _finite(value: float) -> float:
@@ -53,6 +53,12 @@ class MatchParams(ScorerParams):
     case_sensitive: bool = Field(default=False, description="compare letter case too")
     normalize_whitespace: bool = Field(
         default=True, description="runs of spaces/newlines count as one space; ends trimmed")
+
+
+def untyped(name: str, base: type[BaseModel], fields: tuple[str, ...]) -> type[BaseModel]:
+    """A model with optional, any-valued `fields` (for scorers registered by names only)."""
+    spec: dict[str, Any] = {field: (Any, None) for field in fields}
+    return create_model(name, __base__=base, **spec)
 
 
 _MESSAGES = {

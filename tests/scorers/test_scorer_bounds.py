@@ -84,3 +84,20 @@ def test_any_scorer_exception_becomes_a_scorer_error() -> None:
     finally:
         registry().pop("_boom")
     assert issubclass(ScorerError, MoebenchError)
+
+
+def test_a_scorer_registered_by_names_only_still_validates() -> None:
+    from moebench.scorers import scorer
+    from moebench.suites.rules import Invalid, scorer_spec
+
+    @scorer("_names", params=("model", "rubric"), reads=("expected",))
+    def names(text: str, case: object, params: object) -> object:
+        raise AssertionError
+
+    try:
+        assert scorer_spec({"type": "_names", "model": "m", "rubric": "r"}).params["model"] == "m"
+        with pytest.raises(Invalid, match="unknown parameter 'rubrik'.*did you mean 'rubric'"):
+            scorer_spec({"type": "_names", "rubrik": "r"})
+        assert registry()["_names"].reads == ("expected",)
+    finally:
+        registry().pop("_names")
