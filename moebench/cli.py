@@ -39,7 +39,7 @@ app = typer.Typer(
     help="Benchmark local Mixture-of-Experts models: accuracy, latency, experts.",
     rich_markup_mode=None,
 )
-suites_app = typer.Typer(help="List and validate task suites.", no_args_is_help=True)
+suites_app = typer.Typer(help="List, validate and generate task suites.", no_args_is_help=True)
 app.add_typer(suites_app, name="suites")
 
 
@@ -169,6 +169,8 @@ def _print_run_end(result: Any) -> None:
 
     from moebench.console import console, err_console
 
+    if result.status == "interrupted" and getattr(result, "stopped", None):
+        _print_stopped(result)
     if result.status == "interrupted":
         where = f" --out {result.out}" if result.out != Path("results") else ""
         err_console.print(f"[yellow]interrupted[/]: run {result.run_id} keeps its "
@@ -178,8 +180,11 @@ def _print_run_end(result: Any) -> None:
     from moebench.report.terminal import print_results  # pandas/scipy only once there is a table
     from moebench.report.summary import build_report
 
+    from moebench.report.model_compare import print_stored_comparisons
+
     report = build_report(result.out, [result.run_id])
     print_results(console, report.summary, report.models, title=f"run {result.run_id}")
+    print_stored_comparisons(console, result.out, [result.run_id])
     kept = f" ({result.kept} kept from before)" if result.kept else ""
     console.print(f"run {result.run_id}: {result.samples} samples{kept}, {result.errors} "
                   f"errors · store {result.db_path}", soft_wrap=True, highlight=False)
@@ -187,20 +192,58 @@ def _print_run_end(result: Any) -> None:
         console.print(f"wrote {path}", soft_wrap=True, highlight=False)
 
 
+def _print_stopped(result: Any) -> None:
+    """The server went away mid-run: one red line with the resume command, exit 1."""
+    from rich.markup import escape
+
+    from moebench.console import err_console
+
+    where = f" --out {result.out}" if result.out != Path("results") else ""
+    err_console.print(f"[red]stopped[/]: {escape(result.stopped)}; run {result.run_id} keeps "
+                      f"its {result.kept + result.samples - result.errors} finished samples — "
+                      f"start the server, then resume with: moebench run --resume "
+                      f"{result.run_id}{escape(where)}", soft_wrap=True, highlight=False)
+    raise typer.Exit(1)
+
+
 @app.command()
 def runs(
     out: Path = typer.Option(Path("results"), "--out", metavar="DIR", help=_OUT_HELP),
+    delete: list[str] = typer.Option(
+        [], "--delete", metavar="RUN_ID", help="delete this run (or `last`); repeatable"),
+    older_than: str | None = typer.Option(
+        None, "--older-than", metavar="DURATION",
+        help="delete every finished run older than this (30m, 12h, 7d, 2w)"),
 ) -> None:
-    """List the runs in the store, newest first."""
+    """List the runs in the store, newest first; --delete / --older-than remove runs."""
     from moebench.console import console
     from moebench.report.terminal import print_table, runs_table
     from moebench.store import Store
+
+    if delete or older_than is not None:
+        from moebench.housekeeping import delete_runs, parse_duration
+
+        age = parse_duration(older_than) if older_than is not None else None
+        gone = delete_runs(out, delete, older_than=age)
+        for run in gone:
+            console.print(f"deleted run {run.run_id} ({run.status}, started {run.started_at}, "
+                          f"{run.samples} samples)", soft_wrap=True, highlight=False)
+        console.print(f"{len(gone)} run{'s' if len(gone) != 1 else ''} deleted",
+                      highlight=False)
+        return
 
     store = Store.open(out)
     try:
         print_table(console, runs_table(store.runs_frame()))
     finally:
         store.close()
+
+
+class PairsChoice(str, Enum):
+    """Which model pairs `report --pairs` compares."""
+
+    best = "best"
+    all = "all"
 
 
 @app.command()
@@ -219,13 +262,28 @@ def report(
         help="line up the models of two runs on the same cases (paired test, A = baseline)"),
     markdown: bool = typer.Option(
         False, "--markdown", help="print the tables as Markdown (to paste in an issue or PR)"),
+    pairs: PairsChoice = typer.Option(
+        PairsChoice.best, "--pairs", help="model vs model: the best model against each "
+        "other one per task, or every pair"),
 ) -> None:
     """Re-print the tables and write CSVs / HTML of stored runs (no model is called)."""
     from moebench.console import console
+    from moebench.report.model_compare import (
+        print_run_comparisons,
+        print_stored_comparisons,
+        run_comparisons,
+    )
     from moebench.report.terminal import print_results
+    from moebench.report.speed_terminal import report_speed_runs
     from moebench.report.summary import build_report
 
+    found = run_comparisons(out, compare, []) if compare else None  # no common case: exit 1
     run_ids = [*(compare or ()), *(run_ids or [])]  # compared runs are reported too, A first
+    others = None if compare else report_speed_runs(console, out, run_ids, csv, html)
+    if others is not None:  # some were `moebench speed` runs, printed above
+        if not others:
+            return
+        run_ids = others
     result = build_report(out, run_ids, csv=csv, samples_csv=samples_csv, html=html)
     title = "runs " + ", ".join(result.run_ids) if len(result.run_ids) > 1 else (
         f"run {result.run_ids[0]}")
@@ -235,26 +293,11 @@ def report(
         typer.echo(markdown_from_store(out, list(result.run_ids)))
     else:
         print_results(console, result.summary, result.models, title=title)
-        _print_run_comparisons(out, compare, result.run_ids)
+        print_stored_comparisons(console, out, result.run_ids, pairs.value)
+        print_run_comparisons(console, found if found is not None
+                              else run_comparisons(out, None, result.run_ids))
     for path in result.written:
         console.print(f"wrote {path}", soft_wrap=True, highlight=False)
-
-
-def _print_run_comparisons(out: Path, compare: tuple[str, str] | None,
-                           run_ids: tuple[str, ...]) -> None:
-    """The paired run-vs-run tables: --compare, or every pair of 2+ runs."""
-    from moebench.report.compare import compare_stored_runs
-    from moebench.console import console, print_note
-    from moebench.report.html_report import run_pairs
-    from moebench.report.terminal import print_table
-    from moebench.report.tables import run_comparison_table
-
-    for run_a, run_b in [compare] if compare else run_pairs(list(run_ids)):
-        frame = compare_stored_runs(out, run_a, run_b)
-        if frame.empty:
-            print_note(f"runs {run_a} and {run_b} share no model: nothing to compare")
-            continue
-        print_table(console, run_comparison_table(frame, run_a, run_b))
 
 
 @app.command()
@@ -278,6 +321,25 @@ def rescore(
                       f"(answer {c.answer!r})", soft_wrap=True, highlight=False, markup=False)
     console.print(f"run {result.run_id}: {len(result.changed)} verdicts changed of "
                   f"{result.checked} samples", soft_wrap=True, highlight=False)
+
+
+@app.command()
+def show(
+    run_id: str = typer.Argument("last", metavar="RUN_ID|last", help="the run to show"),
+    case: str | None = typer.Option(
+        None, "--case", metavar="ID",
+        help="transcripts of one case (ID, task/ID or suite/task/ID) for every model"),
+    failed: bool = typer.Option(False, "--failed", help="transcripts of the failed samples"),
+    out: Path = typer.Option(Path("results"), "--out", metavar="DIR", help=_OUT_HELP),
+) -> None:
+    """Why did a case fail? Without options: the case × model matrix; with --case/--failed:
+    each sample's prompt, output, answer, expected answer and the scorer's explanation."""
+    from moebench.console import console
+    from moebench.report.transcript import print_show
+    from moebench.transcripts import load_transcripts
+
+    resolved, transcripts = load_transcripts(out, run_id, case=case, failed=failed)
+    print_show(console, resolved, transcripts, matrix=case is None and not failed)
 
 
 # ---- suites list / suites validate (suites engineer) ----
@@ -321,6 +383,31 @@ def suites_validate(
     tasks = sum(len(s.tasks) for s in suites)
     console.print(f"ok: {len(suites)} suites, {tasks} tasks, {sum(s.n_cases for s in suites)} "
                   "cases", soft_wrap=True)
+
+
+@suites_app.command("generate")
+def suites_generate(
+    family: str = typer.Argument(..., metavar="FAMILY",
+                                 help="word_length | arithmetic | entities | summarization | gsm8k"),
+    n: int | None = typer.Option(None, "-n", min=1, metavar="N",
+                                 help="how many cases (gsm8k: all 1,319 if left out)"),
+    seed: int = typer.Option(0, "--seed", metavar="S", help="same seed, same cases"),
+    variants: int = typer.Option(0, "--variants", min=0, metavar="K",
+                                 help="arithmetic: K more instantiations of each problem"),
+    suite: str | None = typer.Option(None, "--suite", metavar="NAME",
+                                     help="suite name (default: FAMILY-generated)"),
+    output: Path | None = typer.Option(None, "-o", "--output", metavar="FILE",
+                                       help="write the suite here instead of stdout"),
+) -> None:
+    """Write generated cases out as a normal suite file (answers computed, seeded)."""
+    from moebench.suites.generators import suite_yaml
+
+    text = suite_yaml(family, n, seed, variants, suite)
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    output.write_text(text, encoding="utf-8")
+    typer.echo(f"wrote {output}", err=True)
 
 
 # ---- pull / models / ps (ollama engineer) ----
@@ -406,6 +493,89 @@ def backends_command() -> None:
 
     print_table(console, backends_table(registered().values()))
     print_note(FOOTNOTE)
+
+
+# ---- speed (speed engineer) ----
+
+
+def _counts(value: str) -> str:
+    """`--prompt-tokens` / `--concurrency`: a comma list of positive whole numbers."""
+    from moebench.speed.options import parse_counts
+
+    try:
+        parse_counts(value)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    return value
+
+
+@app.command()
+def speed(
+    model: list[str] = typer.Option(
+        [], "-m", "--model", metavar="NAME",
+        help="model to measure; repeatable (default on torch: the bundled demo models)"),
+    backend: BackendName | None = typer.Option(
+        None, "-b", "--backend", metavar="NAME",
+        help="ollama | torch | openai (default: ollama when reachable, else torch)"),
+    host: str | None = typer.Option(
+        None, "--host", metavar="URL",
+        help="Ollama / OpenAI-compatible base URL (default: $OLLAMA_HOST or "
+        "http://127.0.0.1:11434)"),
+    prompt_tokens: str = typer.Option(
+        "128,512,2048", "--prompt-tokens", metavar="N,N,...", callback=_counts,
+        help="prompt lengths in the server's tokens"),
+    gen_tokens: int = typer.Option(128, "--gen-tokens", min=1, metavar="N",
+                                   help="tokens to generate per request"),
+    repeats: int = typer.Option(5, "--repeats", min=1, metavar="N",
+                                help="measured requests (rounds) per cell, after a warm-up"),
+    concurrency: str = typer.Option(
+        "1", "--concurrency", metavar="N,N,...", callback=_counts,
+        help="simultaneous requests per round, e.g. 1,2,4"),
+    csv: Path | None = typer.Option(None, "--csv", metavar="PATH",
+                                    help="write one row per model × prompt length × concurrency"),
+    html: Path | None = typer.Option(None, "--html", metavar="FILE",
+                                     help="write the HTML report (tok/s against prompt length)"),
+    evict: bool = typer.Option(False, "--evict",
+                               help="unload other models resident in Ollama first"),
+    out: Path = typer.Option(Path("results"), "--out", metavar="DIR", help=_OUT_HELP),
+    bandwidth: float | None = typer.Option(
+        None, "--bandwidth", callback=lambda v: v if v is None else _positive(v),
+        metavar="GB/S", help="memory bandwidth for the roofline (default: measured by a copy)"),
+    timeout: float = typer.Option(600.0, "--timeout", callback=_positive, metavar="SECONDS",
+                                  help="per-request timeout"),
+    dtype: str = typer.Option("float32", "--dtype", metavar="DTYPE",
+                              help="torch backend: weight dtype"),
+    device: str = typer.Option("cpu", "--device", metavar="DEVICE",
+                               help="torch backend: cpu, cuda or mps"),
+    api_key_env: str = typer.Option(
+        "OPENAI_API_KEY", "--api-key-env", metavar="NAME", callback=_env_name,
+        help="openai backend: environment variable holding the API key"),
+) -> None:
+    """Measure prompt and generation tok/s, TTFT and load time per prompt length; flag
+    numbers that cannot be trusted and compare generation with the MoE roofline."""
+    from moebench.console import console, err_console
+    from moebench.report.speed_terminal import SpeedProgress, print_speed
+    from moebench.speed.options import SpeedOptions, parse_counts
+    from moebench.speed.sweep import run_speed
+
+    if backend is BackendName.langchain:
+        raise typer.BadParameter("speed runs on ollama, torch or openai", param_hint="--backend")
+    options = SpeedOptions(
+        models=tuple(model), backend=backend.value if backend else None, host=host,
+        prompt_tokens=parse_counts(prompt_tokens), gen_tokens=gen_tokens, repeats=repeats,
+        concurrency=parse_counts(concurrency), out=out, csv=csv, html=html, evict=evict,
+        timeout=timeout, dtype=dtype, device=device, api_key_env=api_key_env,
+        bandwidth_gb_s=bandwidth)
+    with SpeedProgress(err_console) as progress:
+        result = run_speed(options, progress)
+    if result.cells:
+        print_speed(console, result.cells, title=f"speed run {result.run_id}")
+    for path in result.written:
+        console.print(f"wrote {path}", soft_wrap=True, highlight=False)
+    if result.status == "interrupted":
+        err_console.print(f"[yellow]interrupted[/]: run {result.run_id} keeps its "
+                          f"{len(result.cells)} finished cells", soft_wrap=True)
+        raise typer.Exit(130)
 
 
 def main() -> None:

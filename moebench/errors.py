@@ -40,6 +40,20 @@ class RequestFailed(BackendError):
     """One request failed after all retries; the runner turns it into a row with `error`."""
 
 
+class ScorerFailed(MoebenchError):
+    """A scorer could not reach a verdict (e.g. an unparsable judge reply); the runner stores
+    the sample as a row with `error`, never as a pass or a fail.
+
+    `score_stripped` raises only this: any exception inside a scorer (pathological text, a
+    backtracking regex, a bug) becomes one, the output is kept and `moebench rescore` can
+    grade the sample later. The runner prefixes `scorer NAME: `.
+    """
+
+
+#: the name issue 17 uses for the same error
+ScorerError = ScorerFailed
+
+
 class MissingDependencyError(MoebenchError):
     """An optional dependency is not installed; the message gives the pip command."""
 
@@ -60,9 +74,22 @@ class OutOfMemoryRisk(EngineError):
     """Loading would need more RAM than is available; we refuse instead of being OOM-killed."""
 
 
-class ScorerError(MoebenchError):
-    """A scorer could not grade one output (pathological text, a bad pattern, a bug).
 
-    The message reads `scorer NAME: what went wrong`; the runner stores it as the sample's
-    `error` with the raw output kept, so `moebench rescore` can grade the sample later.
+class ModelLoadFailed(RequestFailed):
+    """A model could not be loaded (after the retries a transient failure gets).
+
+    The run goes on: the model is stored with status `failed`, its samples as error rows
+    carrying `reason` (the server's own words), and `--resume` tries it again. `hint` names
+    what usually helps; `info` is what the backend learned before the load failed.
     """
+
+    def __init__(self, model: str, reason: str, hint: str = "", info: object = None) -> None:
+        super().__init__(f"load failed: {reason}")
+        self.model = model
+        self.reason = reason
+        self.hint = hint
+        self.info = info
+
+
+class ServerGone(RequestFailed):
+    """The server stopped accepting connections mid-run; the run stops as `interrupted`."""

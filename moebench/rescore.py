@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from moebench.errors import SuiteError
-from moebench.scorers import score_stripped, strip_think
+from moebench.scorers import describe_expected, score_stripped, strip_think
 from moebench.store import Store
+from moebench.types import Score
 
 
 @dataclass(frozen=True)
@@ -51,12 +52,13 @@ def rescore(out: Path, run_id: str) -> RescoreResult:
         run = store.run(run_id)
         cases, changed_suites = _cases(run)
         updates, changes, missing = [], [], 0
+        memo: dict[Any, Any] = {}  # per case: its columns; per (case, answer): its Score
         for row in store.outputs(run["id"]):
             case = cases.get((row["suite"], row["task"], row["case_id"]))
             if case is None:
                 missing += 1
                 continue
-            update, change = _rescore_row(row, case)
+            update, change = _rescore_row(row, case, memo)
             updates.append(update)
             if change is not None:
                 changes.append(change)
@@ -65,6 +67,13 @@ def rescore(out: Path, run_id: str) -> RescoreResult:
                              tuple(changed_suites))
     finally:
         store.close()
+
+
+def _case_columns(case: Any) -> dict[str, str]:
+    """The `expected` (JSON) and `expected_detail` columns of a case."""
+    return {"expected_detail": describe_expected(case.scorer, case.fields),
+            "expected": json.dumps(case.fields.get("expected"), sort_keys=True, default=str,
+                                   ensure_ascii=False)}
 
 
 def _cases(run: dict[str, Any]) -> tuple[dict[tuple[str, str, str], Any], list[str]]:
@@ -87,14 +96,19 @@ def _cases(run: dict[str, Any]) -> tuple[dict[tuple[str, str, str], Any], list[s
     return cases, changed
 
 
-def _rescore_row(row: dict[str, Any], case: Any) -> tuple[dict[str, Any], VerdictChange | None]:
+def _rescore_row(row: dict[str, Any], case: Any,
+                 memo: dict[Any, Any]) -> tuple[dict[str, Any], VerdictChange | None]:
     stripped = strip_think(row["output"] or "")
-    score = score_stripped(case.scorer, stripped, case.fields)
+    key = (id(case), stripped)  # repeats (and models) that answered alike score alike
+    score: Score | None = memo.get(key)
+    if score is None:
+        score = memo[key] = score_stripped(case.scorer, stripped, case.fields)
+    columns = memo.get(id(case))
+    if columns is None:
+        columns = memo[id(case)] = _case_columns(case)
     update = {"rowid": row["rowid"], "stripped": stripped, "answer": score.answer,
               "score": score.score, "passed": int(score.passed),
-              "explanation": score.explanation,
-              "expected": json.dumps(case.fields.get("expected"), sort_keys=True, default=str,
-                                     ensure_ascii=False)}
+              "explanation": score.explanation, **columns}
     before = None if row["passed"] is None else bool(row["passed"])
     if before == score.passed:
         return update, None

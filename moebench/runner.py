@@ -6,6 +6,13 @@ moment it completes (one transaction each), so Ctrl-C or a killed process loses 
 was in flight and `--resume` redoes exactly the missing or errored samples of the same model
 digest. A failed request is a row with `error`, never a crash.
 
+A model that cannot load (after the backend's retries) is stored with status `failed` and the
+server's reason, its samples as error rows, and the run goes on; `--resume` tries it again. A
+scorer that raises keeps the output in a row whose error is `scorer NAME: message`. When the
+server stops accepting connections (`ServerGone`), the model's remaining samples become error
+rows at once and the run stops as `interrupted` (RunResult.stopped says why). Every model is
+checked to exist before the first request, so a misspelt name fails the run before any work.
+
 Repeats are independent generations: nothing is cached between them. When a request carries
 no `seed` (the suite left it unset), repeat r is sent with seed r, so repeats differ from one
 another yet a rerun is reproducible; a seed the suite sets is kept for every repeat.
@@ -20,7 +27,7 @@ import platform
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,9 +35,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from moebench import __version__
 from moebench.backends import Backend, BackendConfig, create_backend
-from moebench.errors import BackendUnavailable, MoebenchError, ModelNotFound, RequestFailed
+from moebench.errors import (
+    AuthError, BackendError, BackendUnavailable, MoebenchError, ModelNotFound, RequestFailed,
+    ServerGone,
+)
 from moebench.paths import BUNDLED_TASKS, DEFAULT_OUT, DEMO_MODELS_DIR, normalize_host
+from moebench.run_faults import ServerStop, Stopped, check_models, failed_model, unload_quietly
 from moebench.scorers import registry, score_stripped, strip_think
+from moebench.scorers.judge import DEFERRED
 from moebench.store import Store
 from moebench.types import ModelInfo, Record, Request
 
@@ -104,6 +116,8 @@ class RunResult:
     #: samples a resume found already done and kept
     kept: int
     written: tuple[Path, ...]
+    #: why the run stopped early (the server stopped answering), else None
+    stopped: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +127,7 @@ class _Plan:
     run_id: str
     options: RunOptions
     requests: tuple[Request, ...]
+    stop: ServerStop = field(default_factory=ServerStop, compare=False)
 
 
 @dataclass
@@ -140,15 +155,22 @@ def run(options: RunOptions, events: RunEvents | None = None) -> RunResult:
 
 
 def _execute(plan: _Plan, backend: Backend, store: Store, events: RunEvents) -> RunResult:
-    tally, infos, status = _Tally(), [], "completed"
+    tally, infos, status, stopped = _Tally(), [], "completed", None
     # one worker pool for the whole run: each worker's client (and its keep-alive connection)
     # is set up once and serves every model
     pool = _pool(plan.options.concurrency)
+    # Optional event (older RunEvents lack it): the whole run's size, for an overall bar.
+    on_run_start = getattr(events, "on_run_start", None)
+    if on_run_start is not None:
+        on_run_start(len(plan.options.models), len(plan.requests))
     try:
+        check_models(backend, plan.options.models)
         for position, model in enumerate(plan.options.models):
             infos.append(_run_model(plan, backend, store, events, position, model, tally, pool))
     except KeyboardInterrupt:
         status = "interrupted"
+    except Stopped as stop:
+        status, stopped = "interrupted", str(stop)  # the CLI prints it with the resume hint
     except BaseException:
         store.set_status(plan.run_id, "failed")
         raise
@@ -160,7 +182,7 @@ def _execute(plan: _Plan, backend: Backend, store: Store, events: RunEvents) -> 
     store.set_status(plan.run_id, status)
     written = _write_outputs(store, plan) if status == "completed" else ()
     return RunResult(plan.run_id, store.out, store.path, status, tuple(infos), tally.samples,
-                     tally.errors, tally.kept, written)
+                     tally.errors, tally.kept, written, stopped)
 
 
 # ---- planning ---------------------------------------------------------------------------
@@ -321,24 +343,42 @@ def _run_model(plan: _Plan, backend: Backend, store: Store, events: RunEvents,
         return stored
     try:
         info = _prepare(backend, model, plan.requests)
-    except RequestFailed as error:  # the warm-up failed: the missing samples become errors
-        info = stored or ModelInfo(name=model, backend=backend.name)
-        events.on_note(f"{model}: warm-up failed ({error}); its samples are stored as errors")
-        done = store.done_keys(plan.run_id, info.name, info.digest)
-        todo = [(seq, r) for seq, r in enumerate(plan.requests) if r.key not in done]
-        store.add_model(plan.run_id, info, position)
-        errors = [(i, _error(plan, backend, info, r, error)) for i, (_, r) in enumerate(todo)]
-        _store_all(plan, store, events, info, todo, errors, tally)
-        return info
+    except (ServerGone, BackendUnavailable) as error:
+        raise Stopped(f"{error} — the server stopped answering") from None
+    except (ModelNotFound, AuthError):
+        raise
+    except BackendError as error:  # the load failed: the model's samples become errors
+        return _load_failed(plan, backend, store, events, position, model, stored, error, tally)
     store.add_model(plan.run_id, info, position)
     todo = _todo(plan, store, info, events, tally)
     events.on_model_start(info, len(todo))
-    records = _generate(plan, backend, model, info, todo, pool)
+    deferred: list[tuple[int, Record]] = []
+    records = _held_back(_generate(plan, backend, model, info, todo, pool), deferred)
     _store_all(plan, store, events, info, todo, records, tally)
-    final = backend.unload(model) or info
+    stopped = plan.stop.is_set()  # the server is gone: nothing to unload
+    final = info if stopped else unload_quietly(backend, model, events.on_note) or info
+    # judge-style scorers run now: never beside a timed request or in the judged model's memory
+    _store_all(plan, store, events, info, todo, _score_deferred(deferred), tally)
+    if stopped:
+        raise Stopped(plan.stop.reason)
     store.add_model(plan.run_id, final, position)
     events.on_model_end(final)
     return final
+
+
+def _load_failed(plan: _Plan, backend: Backend, store: Store, events: RunEvents, position: int,
+                 model: str, stored: ModelInfo | None, error: BackendError,
+                 tally: _Tally) -> ModelInfo:
+    """Store the model as `failed` with the server's reason; its missing samples as errors."""
+    info, reason, note = failed_model(error, model, backend.name, stored, plan.run_id)
+    events.on_note(note)
+    done = store.done_keys(plan.run_id, info.name, info.digest)
+    todo = [(seq, r) for seq, r in enumerate(plan.requests) if r.key not in done]
+    store.add_model(plan.run_id, info, position)
+    failure = RequestFailed(f"load failed: {reason}")
+    errors = ((i, _error(plan, backend, info, r, failure)) for i, (_, r) in enumerate(todo))
+    _store_all(plan, store, events, info, todo, errors, tally)
+    return info
 
 
 def _prepare(backend: Backend, model: str, requests: Sequence[Request]) -> ModelInfo:
@@ -386,24 +426,66 @@ def _store_all(plan: _Plan, store: Store, events: RunEvents, info: ModelInfo,
                todo: list[tuple[int, Request]], records: Iterable[tuple[int, Record]],
                tally: _Tally) -> None:
     """Write each record as it arrives; the first request of the model is marked cold."""
+    counted = False
     for index, record in records:
         store.add_record(record, seq=todo[index][0], cold=index == 0, digest=info.digest)
         tally.samples += 1
         tally.errors += record.error is not None
+        source = record.completion.timing_source if record.completion else None
+        if source == "client-chunks" and not counted:
+            counted = True
+            events.on_note(f"{info.name}: the server sends no token usage; output tokens are "
+                           "counted from streamed chunks (one token each on llama.cpp-family "
+                           "servers), timing source client-chunks")
         events.on_sample(record)
 
 
 def _sample(plan: _Plan, backend: Backend, model: str, info: ModelInfo,
             request: Request) -> Record:
-    """Generate and score one request; a RequestFailed becomes an error record."""
+    """Generate and score one request; a RequestFailed becomes an error record, and so does a
+    scorer that raises (its output kept); once the server is gone nothing is sent.
+
+    A `DEFERRED` scorer (judge) is left unscored here: `_score_deferred` grades it later.
+    """
+    if plan.stop.is_set():
+        return _error(plan, backend, info, request,
+                      RequestFailed(f"not run: {plan.stop.reason}"))
     try:
         completion = backend.generate(model, request)
+    except ServerGone as error:
+        plan.stop.set(f"{error} — the server stopped answering")
+        return _error(plan, backend, info, request, error)
     except RequestFailed as error:
         return _error(plan, backend, info, request, error)
-    stripped = strip_think(completion.text)
-    score = score_stripped(request.scorer, stripped, request.case)
-    return Record(plan.run_id, info.name, backend.name, request, completion, score,
-                  stripped=stripped)
+    record = Record(plan.run_id, info.name, backend.name, request, completion, None,
+                    stripped=strip_think(completion.text))
+    return record if request.scorer.name in DEFERRED else _scored(record)
+
+
+def _scored(record: Record) -> Record:
+    """`record` with its score; a scorer that cannot decide (ScorerFailed) or raises makes it
+    an error row with the output kept."""
+    try:
+        score = score_stripped(record.request.scorer, record.stripped or "", record.request.case)
+    except Exception as error:  # noqa: BLE001 - any scorer bug must not lose the output
+        message = " ".join(str(error).split())[:500] or type(error).__name__
+        return replace(record, error=f"scorer {record.request.scorer.name}: {message}")
+    return replace(record, score=score)
+
+
+def _held_back(records: Iterable[tuple[int, Record]],
+               deferred: list[tuple[int, Record]]) -> Iterator[tuple[int, Record]]:
+    """Pass records through, keeping back the ones a deferred scorer has still to grade."""
+    for index, record in records:
+        if record.score is None and record.error is None:
+            deferred.append((index, record))
+        else:
+            yield index, record
+
+
+def _score_deferred(deferred: list[tuple[int, Record]]) -> Iterator[tuple[int, Record]]:
+    for index, record in deferred:
+        yield index, _scored(record)
 
 
 def _error(plan: _Plan, backend: Backend, info: ModelInfo, request: Request,

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from moebench.errors import RunNotFound, StoreError
 from moebench.paths import DB_NAME
+from moebench.scorers import describe_expected
 from moebench.types import (
     MODEL_COLUMNS,
     ROUTER_COLUMNS,
@@ -70,6 +71,32 @@ def m001_initial(db: sqlite3.Connection) -> None:
     """)
 
 
+@_migration
+def m002_samples_expected_detail(db: sqlite3.Connection) -> None:
+    # What the scorer expected, in words ("6 words × 9 letters"), for every scorer (issue 18).
+    db.execute("ALTER TABLE samples ADD COLUMN expected_detail TEXT")
+
+
+@_migration
+def m003_speed_results(db: sqlite3.Connection) -> None:
+    """`moebench speed`: one row per model × prompt length × concurrency (additive)."""
+    _script(db, """
+    CREATE TABLE speed_results (
+        run_id TEXT NOT NULL REFERENCES runs(id), position INTEGER NOT NULL,
+        model TEXT NOT NULL, backend TEXT NOT NULL, prompt_tokens INTEGER NOT NULL,
+        gen_tokens INTEGER NOT NULL, concurrency INTEGER NOT NULL, repeats INTEGER NOT NULL,
+        pp_tok_s REAL, pp_tok_s_sd REAL, tg_tok_s REAL, tg_tok_s_sd REAL, ttft_s REAL,
+        load_s REAL, gpu_share REAL, partial_offload INTEGER NOT NULL,
+        other_models_resident INTEGER NOT NULL, early_stop INTEGER NOT NULL,
+        roofline_tok_s REAL, roofline_pct REAL, pp_tok_s_median REAL, tg_tok_s_median REAL,
+        ttft_s_sd REAL, ttft_s_median REAL, agg_tok_s REAL, agg_tok_s_sd REAL,
+        high_variance INTEGER NOT NULL, cpu_only INTEGER NOT NULL,
+        prompt_tokens_measured REAL, gen_tokens_measured REAL, early_stops INTEGER,
+        errors INTEGER, timing_source TEXT, resident_models TEXT, notes TEXT, detail TEXT,
+        created_at TEXT NOT NULL, PRIMARY KEY (run_id, model, prompt_tokens, concurrency))
+    """)
+
+
 def _script(db: sqlite3.Connection, sql: str) -> None:
     # executescript() would COMMIT the migration's open transaction; run statements one by one.
     for statement in sql.split(";"):
@@ -97,12 +124,13 @@ _SAMPLE_SQL = """
 INSERT INTO samples (run_id, model, backend, suite, task, case_id, repeat, seq, digest, prompt,
     system, options, output, stripped, answer, score, passed, explanation, expected, latency_s,
     ttft_s, prompt_tokens, output_tokens, decode_s, prompt_eval_s, server_load_s,
-    server_total_s, done_reason, timing_source, queue_s, cold, error, attempts, created_at)
+    server_total_s, done_reason, timing_source, queue_s, cold, error, attempts, created_at,
+    expected_detail)
 VALUES (:run_id, :model, :backend, :suite, :task, :case_id, :repeat, :seq, :digest, :prompt,
     :system, :options, :output, :stripped, :answer, :score, :passed, :explanation, :expected,
     :latency_s, :ttft_s, :prompt_tokens, :output_tokens, :decode_s, :prompt_eval_s,
     :server_load_s, :server_total_s, :done_reason, :timing_source, :queue_s, :cold, :error,
-    :attempts, :created_at)
+    :attempts, :created_at, :expected_detail)
 ON CONFLICT (run_id, model, suite, task, case_id, repeat) DO UPDATE SET
     seq=excluded.seq, digest=excluded.digest, prompt=excluded.prompt, system=excluded.system,
     options=excluded.options, output=excluded.output, stripped=excluded.stripped,
@@ -113,7 +141,8 @@ ON CONFLICT (run_id, model, suite, task, case_id, repeat) DO UPDATE SET
     prompt_eval_s=excluded.prompt_eval_s, server_load_s=excluded.server_load_s,
     server_total_s=excluded.server_total_s, done_reason=excluded.done_reason,
     timing_source=excluded.timing_source, queue_s=excluded.queue_s, cold=excluded.cold,
-    error=excluded.error, attempts=excluded.attempts, created_at=excluded.created_at
+    error=excluded.error, attempts=excluded.attempts, created_at=excluded.created_at,
+    expected_detail=excluded.expected_detail
 """
 
 
@@ -128,6 +157,7 @@ def _sample_row(record: Record, *, seq: int, cold: bool, digest: str | None) -> 
         "stripped": record.stripped, "error": record.error, "cold": int(cold),
         "created_at": utc_now(), "answer": None, "score": None, "passed": None,
         "explanation": None, "output": None, "attempts": None,
+        "expected_detail": describe_expected(req.scorer, req.case),
     }
     if score is not None:
         row.update(answer=score.answer, score=score.score, passed=int(score.passed),
@@ -191,6 +221,8 @@ class Store:
                     fn(self.db)
                     self.db.execute("INSERT INTO _migrations VALUES (?, ?)",
                                     (fn.__name__, utc_now()))
+        # The schema version is the number of migrations applied (tools can read it cheaply).
+        self.db.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
 
     def _tx(self) -> _Transaction:
         return _Transaction(self.db)
@@ -244,6 +276,29 @@ class Store:
         for key in ("suites", "models", "options", "machine"):
             data[key] = json.loads(data[key]) if data.get(key) else None
         return data
+
+    def run_rows(self) -> list[dict[str, Any]]:
+        """id, started_at and status of every run, newest first (no pandas)."""
+        rows = self.db.execute("SELECT id, started_at, status FROM runs ORDER BY started_at "
+                               "DESC, id DESC")
+        return [dict(r) for r in rows]
+
+    def delete_run(self, run_id: str) -> tuple[str, str, int]:
+        """Delete a run with its models, samples and router counts in one transaction.
+
+        Returns (started_at, status, samples deleted).
+        """
+        row = self.db.execute("SELECT started_at, status FROM runs WHERE id = ?",
+                              (run_id,)).fetchone()
+        if row is None:
+            raise RunNotFound(f"no run '{run_id}' in {self.out}/ — list them with: moebench "
+                              f"runs --out {self.out}")
+        with self._tx():
+            n = self.db.execute("DELETE FROM samples WHERE run_id = ?", (run_id,)).rowcount
+            for table in ("router_load", "models", "runs"):
+                key = "id" if table == "runs" else "run_id"
+                self.db.execute(f"DELETE FROM {table} WHERE {key} = ?", (run_id,))
+        return str(row[0]), str(row[1]), int(n)
 
     # ---- models and samples -------------------------------------------------------------
 
@@ -309,12 +364,47 @@ class Store:
         return [dict(r) for r in rows]
 
     def update_verdicts(self, changes: Sequence[dict[str, Any]]) -> None:
-        """Rewrite the verdict columns (and `expected`) of samples by rowid, in one transaction."""
+        """Rewrite the verdict columns (and `expected`, `expected_detail`) of samples by rowid, in one transaction."""
         with self._tx():
             self.db.executemany(
                 "UPDATE samples SET stripped = :stripped, answer = :answer, score = :score, "
-                "passed = :passed, explanation = :explanation, expected = :expected "
-                "WHERE rowid = :rowid", changes)
+                "passed = :passed, explanation = :explanation, expected = :expected, "
+                "expected_detail = :expected_detail WHERE rowid = :rowid", changes)
+
+    def generation_options(self, run_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Distinct generation options per run × suite × task (`options` decoded), run order."""
+        rows = self.db.execute(
+            f"SELECT DISTINCT run_id, suite, task, options FROM samples WHERE run_id IN "
+            f"({_marks(run_ids)}) ORDER BY run_id, seq", list(run_ids))
+        return [{**dict(r), "options": json.loads(r["options"] or "{}")} for r in rows]
+
+    def transcript_rows(self, run_id: str) -> list[dict[str, Any]]:
+        """Every sample of a run with prompt, output and verdict, in run order (`show`)."""
+        rows = self.db.execute(
+            "SELECT s.run_id, s.model, s.suite, s.task, s.case_id, s.repeat, s.prompt, "
+            "s.system, s.output, s.stripped, s.answer, s.score, s.passed, s.explanation, "
+            "s.expected, s.expected_detail, s.latency_s, s.ttft_s, s.prompt_tokens, "
+            "s.output_tokens, s.decode_s, s.prompt_eval_s, s.error FROM samples s JOIN models m "
+            "ON m.run_id = s.run_id AND m.model = s.model WHERE s.run_id = ? "
+            "ORDER BY m.position, s.seq, s.repeat", (run_id,))
+        return [dict(r) for r in rows]
+
+    # ---- speed sweeps (`moebench speed`) ------------------------------------------------
+
+    def add_speed_cell(self, row: dict[str, Any]) -> None:
+        """Insert or replace one speed cell (keys: `speed_results` columns but created_at)."""
+        row = {**row, "created_at": utc_now()}
+        cols = ", ".join(row)
+        with self._tx():
+            self.db.execute(f"INSERT OR REPLACE INTO speed_results ({cols}) VALUES "
+                            f"({', '.join('?' * len(row))})", tuple(row.values()))
+
+    def speed_rows(self, run_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Stored speed cells of the runs, in run and sweep order (empty for task runs)."""
+        rows = self.db.execute(
+            f"SELECT * FROM speed_results WHERE run_id IN ({_marks(run_ids)}) ORDER BY "
+            "run_id, position, concurrency, prompt_tokens", list(run_ids))
+        return [dict(r) for r in rows]
 
     # ---- frames for reports (pandas imported lazily) ------------------------------------
 

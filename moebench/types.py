@@ -95,7 +95,8 @@ class Completion:
     done_reason: str | None = None
     #: time spent waiting for a free slot before being sent (concurrency > server parallelism)
     queue_s: float = 0.0
-    #: "server" when decode_s comes from the server, "client" when measured by us
+    #: "server" when decode_s comes from the server, "client" when measured by us,
+    #: "client-chunks" when the token count too is ours (streamed chunks; no usage sent)
     timing_source: str = "server"
     #: engine only: {"prefill": [[tokens per expert] per layer], "decode": [...]}
     router: Mapping[str, Any] | None = None
@@ -203,6 +204,7 @@ class ModelInfo:
 SAMPLE_FRAME_EXTRA = (
     "stripped", "explanation", "decode_s", "prompt_eval_s", "queue_s", "server_load_s",
     "server_total_s", "done_reason", "timing_source", "cold", "attempts", "created_at",
+    "prompt", "system", "expected_detail",
 )
 
 #: Columns of `Store.models_frame()`: one row per model per run (ModelInfo fields).

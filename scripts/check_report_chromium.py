@@ -8,6 +8,7 @@ with hostile model output (`<script>`, `<img onerror>`) planted in the samples. 
   1. the page script ran to the end (`<html data-js-ready="1">` in the dumped DOM);
   2. no uncaught error (`data-js-error`) and no console error / CSP refusal in Chromium's log;
   3. planted script did not run (`data-xss` absent);
+  4. no table needs horizontal scrolling in a 1400 px window (`data-wide-tables` empty);
 then writes a full-page-height screenshot. Exit 0 when all checks pass, 1 otherwise,
 2 when no Chromium is installed (Debian: apt-get install -y chromium).
 """
@@ -67,7 +68,8 @@ def _chromium(binary: str, args: list[str]) -> subprocess.CompletedProcess[str]:
 def check(binary: str, report: Path, png: Path, height: int = 4000) -> list[str]:
     """Problems found loading `report` (empty = fine); writes the screenshot to `png`."""
     url = report.resolve().as_uri()
-    dom = _chromium(binary, ["--enable-logging=stderr", "--v=0", "--dump-dom", url])
+    dom = _chromium(binary, ["--enable-logging=stderr", "--v=0", "--window-size=1400,4000",
+                             "--dump-dom", url])
     problems = []
     html_tag = re.search(r"<html[^>]*>", dom.stdout)
     tag = html_tag.group(0) if html_tag else ""
@@ -75,6 +77,9 @@ def check(binary: str, report: Path, png: Path, height: int = 4000) -> list[str]
         problems.append(f"page script did not finish (html tag: {tag or 'none'!r})")
     if "data-js-error" in tag:
         problems.append(f"uncaught script error: {tag}")
+    wide = re.search(r'data-wide-tables="([^"]*)"', tag)
+    if wide and wide.group(1).strip():
+        problems.append(f"tables need horizontal scrolling at 1400 px: {wide.group(1)}")
     if "data-xss" in tag:
         problems.append("planted model output ran as script (escaping broken)")
     for line in dom.stderr.splitlines():

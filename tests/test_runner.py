@@ -172,4 +172,4 @@ def test_failed_warm_up_turns_the_models_samples_into_error_rows(
     samples, row = _samples(result.run_id)
     assert result.status == "completed" and row["status"] == "completed"
     assert len(samples) == 5 and samples["error"].str.contains("timed out").all()
-    assert any("warm-up failed" in note for note in events.notes)
+    assert any("load failed: warm-up of m timed out" in note for note in events.notes)

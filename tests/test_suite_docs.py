@@ -40,6 +40,8 @@ def test_the_example_suite_scores_good_answers() -> None:
                "five-by-five": "1. apple\n2. house\n3. river\n4. light\n5. chair"}
     for task in load_suite(EXAMPLE).tasks:
         for case in task.cases:
+            if case.scorer.name == "judge":  # needs a judge model; tests/test_judge.py has it
+                continue
             score = score_text(case.scorer, answers[case.id], case.fields)
             assert score.passed, (case.id, score)
 

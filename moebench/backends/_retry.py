@@ -4,7 +4,9 @@ A backend wraps one attempt in a function that raises `Retryable` for transient 
 (connection errors, 5xx, 429, streams that end before their final chunk) and anything else
 for permanent ones. `call_with_retries` runs it up to `retries + 1` times, sleeping
 `backoff_s · 2^(attempt-1)` (capped) between tries, and turns the last transient failure into
-`RequestFailed`, which the runner stores as an error row. Built on tenacity.
+`RequestFailed`, which the runner stores as an error row; when that last failure was a refused
+connection (`Retryable(refused=True)`: nothing listens any more) it is `ServerGone`, which
+stops the run. Built on tenacity.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from tenacity import (
     RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential,
 )
 
-from moebench.errors import RequestFailed
+from moebench.errors import RequestFailed, ServerGone
 
 T = TypeVar("T")
 
@@ -32,9 +34,12 @@ class Retryable(Exception):
     try waits at least that long (capped at `MAX_RETRY_AFTER_S`) instead of the plain backoff.
     """
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, retry_after: float | None = None,
+                 refused: bool = False) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        #: the host refused the connection (the server is down, not just busy)
+        self.refused = refused
 
 
 #: the longest server-requested pause we honour before the next try
@@ -72,6 +77,21 @@ def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
     return wait
 
 
+def retry_after_header(headers: object) -> float | None:
+    """Seconds from a `Retry-After` (or `retry-after-ms`) header, when one was sent."""
+    get = getattr(headers, "get", None)
+    if get is None:
+        return None
+    for header, scale in (("retry-after-ms", 1e-3), ("retry-after", 1.0)):
+        try:
+            value = float(get(header))
+        except (TypeError, ValueError):
+            continue
+        if value >= 0 and value == value:  # not NaN
+            return value * scale
+    return None
+
+
 def call_with_retries(attempt: Callable[[int], T], policy: RetryPolicy, what: str) -> T:
     """Run `attempt(n)` (n counts from 1) until it succeeds; `Retryable` errors are retried.
 
@@ -90,5 +110,8 @@ def call_with_retries(attempt: Callable[[int], T], policy: RetryPolicy, what: st
                 return attempt(state.retry_state.attempt_number)
     except Retryable as error:
         n = policy.attempts
-        raise RequestFailed(f"{what} failed after {n} attempt{'s' * (n > 1)}: {error}") from None
+        failed = ServerGone if error.refused else RequestFailed
+        final = failed(f"{what} failed after {n} attempt{'s' * (n > 1)}: {error}")
+        final.reason, final.attempts = str(error), n  # type: ignore[attr-defined]
+        raise final from None
     raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover

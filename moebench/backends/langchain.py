@@ -33,6 +33,7 @@ from langchain_ollama import ChatOllama
 
 from moebench.backends import BackendConfig
 from moebench.backends._common import StreamClock
+from moebench.backends._deadline import hook
 from moebench.backends.ollama import OllamaBackend
 from moebench.backends.ollama_api import ping, unreachable
 from moebench.types import Completion, ModelInfo
@@ -147,7 +148,9 @@ class LangChainBackend(OllamaBackend):
             if (model, timeout) not in self._llms:
                 limit = httpx.Timeout(timeout, connect=min(timeout, 10.0))
                 self._llms[(model, timeout)] = ChatOllama(
-                    model=model, base_url=self.host, client_kwargs={"timeout": limit})
+                    model=model, base_url=self.host, client_kwargs={"timeout": limit},
+                    # the wall-clock deadline of each attempt watches the chain's responses too
+                    sync_client_kwargs={"event_hooks": {"response": [hook]}})
             return self._llms[(model, timeout)]
 
     def prepare(self, model: str, options: Mapping[str, Any] | None = None) -> ModelInfo:

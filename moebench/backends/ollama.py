@@ -15,8 +15,14 @@ Timings per request (client clock `perf_counter`, server fields converted ns →
 Runner options (`num_ctx`, ...) are pinned per model at `prepare` (or the first request):
 a change would make Ollama reload the model, so later differing values are ignored (logged).
 Every request sends `keep_alive=KEEP_ALIVE`; `unload` sends `keep_alive=0`.
-Transient failures (connection errors, 5xx, 429, streams without a `done` chunk) are retried
-with exponential backoff; a timeout is not retried (the next try would time out too).
+Transient failures (connection errors, 5xx, 429 and 503 after their `Retry-After`, streams
+without a `done` chunk, an invalid or wrongly typed NDJSON line) are retried with exponential
+backoff; a timeout is not retried (the next try would time out too). `--timeout` is a
+wall-clock deadline per attempt (`_deadline.Deadline`), so a stream that goes quiet or a
+server that trickles bytes is cut at the deadline. Refused connections after the last retry
+raise `ServerGone` (the runner stops the run). The warm-up is retried the same way, except a
+memory refusal (`model requires more system memory ...`), which fails at once; a model that
+still cannot load raises `ModelLoadFailed` with the server's reason.
 """
 
 from __future__ import annotations
@@ -34,12 +40,19 @@ import ollama
 
 from moebench.backends import BackendConfig
 from moebench.backends._common import chat_messages
-from moebench.backends._retry import RetryPolicy, Retryable, call_with_retries, is_retryable_status
+from moebench.backends._deadline import Deadline, current_response, hook
+from moebench.backends._load import is_memory_error, load_failed
+from moebench.backends._retry import (
+    RetryPolicy, Retryable, call_with_retries, is_retryable_status, retry_after_header,
+)
 from moebench.backends.ollama_api import (
     PullProgress, digests, list_models, make_client, model_info, normalize_host, normalize_name,
     not_found, ping, ps_rows, pull_model, running_models, translated, unreachable,
 )
-from moebench.errors import ModelNotFound, RequestFailed
+from moebench.errors import (
+    AuthError, BackendError, BackendUnavailable, ModelLoadFailed, ModelNotFound, RequestFailed,
+    ServerGone,
+)
 from moebench.types import Completion, ModelInfo, Request
 
 __all__ = [
@@ -139,7 +152,7 @@ class OllamaBackend:
         return cache[timeout]
 
     def _new_client(self, timeout: float) -> ollama.Client:
-        client = make_client(self.host, timeout)
+        client = make_client(self.host, timeout, on_response=hook)
         with self._lock:
             self._clients.append(client)
         return client
@@ -163,13 +176,28 @@ class OllamaBackend:
             return self._models[name]
 
     # ---- protocol -----------------------------------------------------------------------
+    def check(self, model: str) -> None:
+        """The model is installed (pulled now with `config.pull`); ModelNotFound otherwise."""
+        name = normalize_name(model)
+        self._show(self._client(self.config.load_timeout), name, model)
+
     def prepare(self, model: str, options: Mapping[str, Any] | None = None) -> ModelInfo:
         """Check the model (pull it with `config.pull`), warm it up, read memory + MoE facts.
 
         `options` (optional) are the run's generation options: their runner options (num_ctx)
-        are used for the warm-up so the measured load is the one the run needs.
+        are used for the warm-up so the measured load is the one the run needs. Raises
+        ModelLoadFailed (the run goes on) when the server cannot load it.
         """
         name = normalize_name(model)
+        try:
+            return self._prepare(name, model, options)
+        except (BackendUnavailable, ModelNotFound, AuthError, RequestFailed):
+            raise  # ModelLoadFailed and ServerGone are RequestFailed
+        except BackendError as error:  # /api/show or /api/ps failed around the load
+            raise load_failed(name, str(error), self.name,
+                              ModelInfo(name=name, backend=self.name)) from None
+
+    def _prepare(self, name: str, model: str, options: Mapping[str, Any] | None) -> ModelInfo:
         client = self._client(self.config.load_timeout)
         show = self._show(client, name, model)
         state = self._state(name)
@@ -177,10 +205,11 @@ class OllamaBackend:
             self._pin(state, ollama_options(options)[0])
         with translated(self.host, name):
             was_resident = name in ps_rows(client)
-        warm = self._warm_up(client, name, state)
+            digest = digests(client).get(name)
+        known = replace(model_info(name, show, digest), backend=self.name)
+        warm = self._warm_up(client, name, state, known)
         with translated(self.host, name):
             row = ps_rows(client).get(name)
-            digest = digests(client).get(name)
         load_s = _seconds(warm.load_duration)
         loaded = not was_resident or (load_s or 0) > LOAD_THRESHOLD_S
         info = model_info(name, show, digest, row)
@@ -245,19 +274,50 @@ class OllamaBackend:
                             state.info.name, wanted, state.runner)
             return dict(state.runner)
 
-    def _warm_up(self, client: ollama.Client, name: str, state: _ModelState) -> _Warm:
+    def _warm_up(self, client: ollama.Client, name: str, state: _ModelState,
+                 known: ModelInfo) -> _Warm:
+        """One short chat that loads the model, retried like a request (not on a memory
+        refusal); ModelLoadFailed carrying the server's reason when it cannot load."""
         with self._lock:
             options = {**state.runner, "num_predict": 1}
         start = time.perf_counter()
-        with translated(self.host, name):
-            try:
-                reply = client.chat(name, messages=[{"role": "user", "content": "hi"}],
-                                    options=options, keep_alive=KEEP_ALIVE)
-            except httpx.TimeoutException:
-                raise RequestFailed(f"loading {name} took longer than "
-                                    f"{self.config.load_timeout:g}s — free memory or "
-                                    "raise the load timeout") from None
+        kwargs = {"model": name, "messages": [{"role": "user", "content": "hi"}],
+                  "options": options, "keep_alive": KEEP_ALIVE}
+        try:
+            reply = call_with_retries(lambda n: self._load_attempt(client, name, kwargs, known),
+                                      self.policy, f"loading {name}")
+        except (ModelLoadFailed, ServerGone):
+            raise
+        except RequestFailed as error:
+            reason = getattr(error, "reason", str(error))
+            attempts = getattr(error, "attempts", 1)
+            raise load_failed(name, f"{reason} (after {attempts} attempts)" if attempts > 1
+                              else reason, self.name, known) from None
         return _Warm(time.perf_counter() - start, reply.load_duration)
+
+    def _load_attempt(self, client: ollama.Client, name: str, kwargs: dict[str, Any],
+                      known: ModelInfo) -> ollama.ChatResponse:
+        with Deadline(self.config.load_timeout) as deadline:
+            try:
+                return client.chat(**kwargs)
+            except ollama.ResponseError as error:
+                text, status = str(error.error), error.status_code
+                if is_memory_error(text) or not (status == -1 or is_retryable_status(status)):
+                    raise load_failed(name, text, self.name, known) from None
+                raise Retryable(text, retry_after=_retry_after(status)) from None
+            except httpx.TimeoutException:
+                raise self._load_timed_out(name, known) from None
+            except (ConnectionError, httpx.TransportError) as error:
+                if deadline.fired:
+                    raise self._load_timed_out(name, known) from None
+                raise Retryable(f"connection to {self.host} failed: {error}",
+                                refused=_refused(error)) from None
+            except (ValueError, AttributeError, TypeError) as error:
+                raise Retryable(f"the server sent an invalid reply: {_short(error)}") from None
+
+    def _load_timed_out(self, name: str, known: ModelInfo) -> ModelLoadFailed:
+        return load_failed(name, f"loading took longer than {self.config.load_timeout:g}s "
+                           "(free memory, or close other loaded models)", self.name, known)
 
     def _chat_kwargs(self, name: str, request: Request) -> dict[str, Any]:
         options, top = ollama_options(request.options)
@@ -282,27 +342,37 @@ class OllamaBackend:
     def _consume(self, client: ollama.Client, name: str, kwargs: dict[str, Any],
                  start: float) -> _Stream:
         got = _Stream()
-        deadline = start + self.config.timeout
-        try:
-            stream = client.chat(**kwargs, stream=True)
-            with contextlib.closing(stream):  # release the connection on any early exit
-                got = self._read(stream, got, start, deadline)
-        except ollama.ResponseError as error:
-            raise self._response_error(name, error) from None
-        except httpx.TimeoutException:
-            raise RequestFailed(f"request to {name} timed out after "
-                                f"{self.config.timeout:g}s — raise --timeout") from None
-        except (ConnectionError, httpx.TransportError) as error:
-            raise Retryable(f"connection to {self.host} failed: {error}") from None
+        with Deadline(self.config.timeout) as deadline:
+            try:
+                stream = client.chat(**kwargs, stream=True)
+                with contextlib.closing(stream):  # release the connection on any early exit
+                    got = self._read(stream, got, start, deadline)
+            except ollama.ResponseError as error:
+                raise self._response_error(name, error) from None
+            except httpx.TimeoutException:
+                raise self._timed_out(name) from None
+            except (ConnectionError, httpx.TransportError) as error:
+                if deadline.fired:  # our deadline cut the read
+                    raise self._timed_out(name) from None
+                raise Retryable(f"connection to {self.host} failed: {error}",
+                                refused=_refused(error)) from None
+            except _BadLine as error:
+                raise Retryable(f"the server sent an invalid stream line: {error}") from None
+        if deadline.fired and got.final is None:
+            raise self._timed_out(name)
         return got
+
+    def _timed_out(self, name: str) -> RequestFailed:
+        return RequestFailed(f"request to {name} timed out after {self.config.timeout:g}s "
+                             "— raise --timeout")
 
     @staticmethod
     def _read(stream: Iterator[ollama.ChatResponse], got: _Stream, start: float,
-              deadline: float) -> _Stream:
+              deadline: Deadline) -> _Stream:
         """Collect chunks: TTFT at the first non-empty content or thinking piece."""
-        for chunk in stream:
+        for chunk in _checked(stream):
             now = time.perf_counter()
-            if now > deadline:
+            if deadline.passed:
                 raise httpx.ReadTimeout("total request time exceeded")
             piece, thought = chunk.message.content or "", chunk.message.thinking or ""
             if got.ttft is None and (piece or thought):
@@ -317,8 +387,11 @@ class OllamaBackend:
         status = error.status_code
         if status == 404:
             return not_found(name)
+        if is_memory_error(str(error.error)):  # the model no longer fits: retrying cannot help
+            return RequestFailed(f"Ollama error ({status}): {error.error}")
         if status == -1 or is_retryable_status(status):  # -1: error line mid-stream
-            return Retryable(f"Ollama error ({status}): {error.error}")
+            return Retryable(f"Ollama error ({status}): {error.error}",
+                             retry_after=_retry_after(status))
         return RequestFailed(f"Ollama refused the request ({status}): {error.error}")
 
     def _completion(self, name: str, got: _Stream, wall: float, local_wait: float,
@@ -346,6 +419,42 @@ class OllamaBackend:
             done_reason=final.done_reason, queue_s=local_wait + server_queue,
             timing_source="server", attempts=attempts,
         )
+
+
+class _BadLine(Exception):
+    """A stream line that is not JSON, not an object, or not a chat chunk."""
+
+
+def _checked(stream: Iterator[ollama.ChatResponse]) -> Iterator[ollama.ChatResponse]:
+    """The stream's chunks; a line the client cannot parse becomes `_BadLine` (the client
+    raises JSONDecodeError, AttributeError or pydantic's ValidationError for those)."""
+    while True:
+        try:
+            chunk = next(stream)
+        except StopIteration:
+            return
+        except (ValueError, AttributeError, TypeError) as error:
+            raise _BadLine(_short(error)) from None
+        yield chunk
+
+
+def _short(error: Exception) -> str:
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text[:200]}"
+
+
+def _refused(error: BaseException) -> bool:
+    """True when the host refused the connection (the client's own ConnectionError, or
+    httpx's ConnectError for streams): nothing listens there any more."""
+    return type(error) is ConnectionError or isinstance(error, httpx.ConnectError)
+
+
+def _retry_after(status: int) -> float | None:
+    """The server's `Retry-After` on a 429/503 answer of this thread's current attempt."""
+    if status not in (429, 503):
+        return None
+    response = current_response()
+    return retry_after_header(response.headers) if response is not None else None
 
 
 @dataclass(frozen=True)

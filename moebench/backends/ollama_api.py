@@ -70,10 +70,13 @@ def _tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-def make_client(host: str, timeout: float | None) -> ollama.Client:
-    """An official client with a connect timeout short enough to fail fast."""
+def make_client(host: str, timeout: float | None,
+                on_response: Callable[[httpx.Response], None] | None = None) -> ollama.Client:
+    """An official client with a connect timeout short enough to fail fast; `on_response`
+    sees each response as its headers arrive (the backends' wall-clock deadlines use it)."""
     limit = None if timeout is None else httpx.Timeout(timeout, connect=min(timeout, 10.0))
-    return ollama.Client(host, timeout=limit, verify=_tls_context())
+    hooks = {"response": [on_response]} if on_response is not None else {}
+    return ollama.Client(host, timeout=limit, verify=_tls_context(), event_hooks=hooks)
 
 
 @contextlib.contextmanager

@@ -9,14 +9,19 @@ built and is kept only inside the client: never in the store, CSVs, reports or l
 Timings per request (client clock `perf_counter`):
 * `ttft_s`: send → first non-empty content or reasoning delta;
   `latency_s`: send → end of stream.
-* token counts from the usage chunk (`stream_options.include_usage`).
+* token counts from the usage chunk (`stream_options.include_usage`). Servers that send no
+  usage in streams (llama.cpp's server) get their output tokens counted from the streamed
+  content chunks, one token each on llama.cpp-family servers (`timing_source="client-chunks"`).
 * `decode_s`: the server's own figure when it sends one (llama.cpp's `timings.predicted_ms`,
   `timing_source="server"`); otherwise estimated from the client's first → last token gap
   (`timing_source="client"`, see `StreamClock.client_decode_s`). The API reports no load or
   queue times, so `latency_s` may include server-side queueing.
 
 `prepare` lists `/v1/models` to check the model exists (skipped when the server has no such
-route), then warms it up with one short request whose wall time is recorded as the load time.
+route), then warms it up with one short request whose wall time is recorded as the load time. The
+warm-up is retried like a request; a 5xx that persists (or a memory refusal, at once) raises
+`ModelLoadFailed` so the run goes on to the next model. `--timeout` is a wall-clock deadline
+per attempt (`_deadline.Deadline` cuts a stream that goes quiet or trickles).
 MoE facts and memory are unknown through this API (None). `unload` is a no-op: the API has no
 way to free a model. Retries follow the Ollama backend: connection errors, 5xx, 408/429 (after
 the server's `Retry-After` when given) and streams that end without a finish reason are retried
@@ -27,6 +32,7 @@ after `[DONE]` so the pooled connection is reused (see `_DrainingDecoder`).
 
 from __future__ import annotations
 
+import importlib
 import os
 import threading
 import time
@@ -35,22 +41,30 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import openai
 from openai._streaming import SSEDecoder, ServerSentEvent
 
 from moebench.backends import BackendConfig
 from moebench.backends._common import StreamClock, chat_messages
+from moebench.backends._deadline import Deadline
+from moebench.backends._load import is_memory_error, load_failed
 from moebench.backends._retry import (
-    RetryPolicy, Retryable, call_with_retries, is_retryable_status,
+    RetryPolicy, Retryable, call_with_retries, is_retryable_status, retry_after_header,
 )
 from moebench.errors import (
-    AuthError, BackendError, BackendUnavailable, ModelNotFound, RequestFailed,
+    AuthError, BackendError, BackendUnavailable, ModelLoadFailed, ModelNotFound, RequestFailed,
+    ServerGone,
 )
 from moebench.paths import default_host
 from moebench.types import Completion, ModelInfo, Request
 
 #: our generation keys sent as top-level Chat Completions fields; others go in `extra_body`
 STANDARD_KEYS = ("temperature", "top_p", "seed", "stop", "max_tokens")
+#: the HTTP library the installed openai client uses (httpx, or httpx2 in newer releases)
+_HTTP = getattr(importlib.import_module("openai._base_client"), "httpx2", None) or httpx
+#: transport errors a stream may raise while it is read (either library)
+_TRANSPORT_ERRORS = (httpx.TransportError, _HTTP.TransportError)
 #: the warm-up request: as short as a request can be
 _WARM_UP = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}
 _MAX_LISTED = 12
@@ -112,6 +126,8 @@ class _Stream:
     usage: Any = None
     #: llama.cpp server's per-request `timings` (ms), when sent
     timings: Mapping[str, Any] | None = None
+    #: chunks that carried content or reasoning text (the token count when usage is missing)
+    text_chunks: int = 0
 
 
 class OpenAIBackend:
@@ -132,23 +148,55 @@ class OpenAIBackend:
             max_retries=0, timeout=config.timeout)
 
     # ---- protocol -----------------------------------------------------------------------
+    def check(self, model: str) -> None:
+        """The model is listed by `/v1/models` (when the server has that route)."""
+        self._resolve(model)
+
     def prepare(self, model: str) -> ModelInfo:
-        """Check the model is listed, warm it up (wall time = load time); MoE facts unknown."""
+        """Check the model is listed, warm it up (wall time = load time); MoE facts unknown.
+
+        The warm-up is retried like a request; ModelLoadFailed when the server cannot load it.
+        """
         name = self._resolve(model)
         start = time.perf_counter()
         try:
-            self._client.with_options(timeout=self.config.load_timeout).chat.completions.create(
-                model=name, **_WARM_UP)
-        except openai.APITimeoutError:
-            raise RequestFailed(f"loading {name} took longer than "
-                                f"{self.config.load_timeout:.0f}s — free memory or raise "
-                                "the load timeout") from None
-        except openai.OpenAIError as error:
-            raise self._fatal(error, name) from None
+            call_with_retries(lambda n: self._warm_up(name), self.policy, f"loading {name}")
+        except (ModelLoadFailed, ServerGone):
+            raise
+        except RequestFailed as error:
+            reason, attempts = getattr(error, "reason", str(error)), getattr(error, "attempts", 1)
+            raise load_failed(name, f"{reason} (after {attempts} attempts)" if attempts > 1
+                              else reason, self.name, self._known(name)) from None
         wall = time.perf_counter() - start
         return ModelInfo(name=name, backend=self.name, load_s=wall,
                          extra={"base_url": self.url, "warmup_wall_s": wall,
                                 "load_source": "client (warm-up wall time)"})
+
+    def _warm_up(self, name: str) -> None:
+        """One short request; Retryable for transient failures, ModelLoadFailed otherwise."""
+        client = self._client.with_options(timeout=self.config.load_timeout)
+        try:
+            client.chat.completions.create(model=name, **_WARM_UP)
+        except openai.APITimeoutError:
+            raise load_failed(name, f"loading took longer than {self.config.load_timeout:.0f}s "
+                              "(free memory, or close other loaded models)", self.name,
+                              self._known(name)) from None
+        except openai.APIStatusError as error:
+            text, status = _message(error), error.status_code
+            if status in (401, 403, 404):
+                raise self._fatal(error, name) from None
+            if is_memory_error(text) or not is_retryable_status(status):
+                raise load_failed(name, f"{text} ({status})", self.name,
+                                  self._known(name)) from None
+            raise Retryable(f"{text} ({status})", retry_after=_retry_after(error)) from None
+        except openai.APIConnectionError as error:
+            raise Retryable(f"connection to {self.url} failed: {error}",
+                            refused=_refused(error)) from None
+        except (openai.OpenAIError, ValueError) as error:
+            raise Retryable(f"the server sent an invalid reply: {error}") from None
+
+    def _known(self, name: str) -> ModelInfo:
+        return ModelInfo(name=name, backend=self.name, extra={"base_url": self.url})
 
     def generate(self, model: str, request: Request) -> Completion:
         """Stream one chat completion; retries transient failures, then raises RequestFailed."""
@@ -196,20 +244,30 @@ class OpenAIBackend:
                  n: int) -> Completion:
         """One streamed try; raises Retryable for transient failures."""
         got = _Stream()
-        deadline = got.clock.start + self.config.timeout
-        try:
-            for chunk in self._client.chat.completions.create(
-                    **params, stream=True, stream_options={"include_usage": True}):
-                _collect(got, chunk)
-                if time.perf_counter() > deadline:  # the read timeout is per chunk only
-                    raise RequestFailed(f"request to {name} took longer than "
-                                        f"{self.config.timeout:g}s — raise --timeout")
-        except openai.OpenAIError as error:
-            raise self._failure(error, name) from None
+        with Deadline(self.config.timeout) as deadline:
+            try:
+                stream = self._client.chat.completions.create(
+                    **params, stream=True, stream_options={"include_usage": True})
+                deadline.attach(stream.response)  # cuts a stream that stalls or trickles
+                for chunk in stream:
+                    _collect(got, chunk)
+                    if deadline.passed:  # the read timeout is per chunk only
+                        raise self._timed_out(name)
+            except openai.OpenAIError as error:
+                raise (self._timed_out(name) if deadline.fired else
+                       self._failure(error, name)) from None
+            except (*_TRANSPORT_ERRORS, ValueError, AttributeError, TypeError) as error:
+                if deadline.fired:
+                    raise self._timed_out(name) from None
+                raise Retryable(f"the stream broke: {type(error).__name__}: {error}") from None
         end = time.perf_counter()
         if got.finish_reason is None:
             raise Retryable("the stream ended before its finish chunk")
         return _completion(name, got, end, local_wait, n)
+
+    def _timed_out(self, name: str) -> RequestFailed:
+        return RequestFailed(f"request to {name} timed out after {self.config.timeout:g}s "
+                             "— raise --timeout")
 
     def _failure(self, error: openai.OpenAIError, name: str) -> Exception:
         """A request's error → Retryable (transient), RequestFailed, or a run-ending error."""
@@ -217,12 +275,13 @@ class OpenAIBackend:
             return RequestFailed(f"request to {name} timed out after "
                                  f"{self.config.timeout:g}s — raise --timeout")
         if isinstance(error, openai.APIConnectionError):
-            return Retryable(f"connection to {self.url} failed: {error}")
+            return Retryable(f"connection to {self.url} failed: {error}",
+                             refused=_refused(error))
         if isinstance(error, openai.APIStatusError):
             status = error.status_code
             if status in (401, 403, 404):
                 return self._fatal(error, name)
-            if is_retryable_status(status):
+            if is_retryable_status(status) and not is_memory_error(_message(error)):
                 return Retryable(f"server error ({status}): {_message(error)}",
                                  retry_after=_retry_after(error))
             return RequestFailed(f"server refused the request ({status}): {_message(error)}")
@@ -262,6 +321,7 @@ def _collect(got: _Stream, chunk: Any) -> None:
                 delta, "reasoning_content", None) or ""
         got.finish_reason = choice.finish_reason or got.finish_reason
     got.clock.mark(bool(text or thought))
+    got.text_chunks += bool(text or thought)
     got.content.append(text)
     got.reasoning.append(thought)
 
@@ -271,9 +331,13 @@ def _completion(name: str, got: _Stream, end: float, local_wait: float,
     usage = got.usage
     timings = got.timings or {}
     output = getattr(usage, "completion_tokens", None) or _int(timings.get("predicted_n"))
+    counted = output is None and got.text_chunks > 0  # no usage: one token per chunk
+    if counted:
+        output = got.text_chunks
     decode, source = _ms(timings.get("predicted_ms")), "server"
     if decode is None:
-        decode, source = got.clock.client_decode_s(output), "client"
+        decode = got.clock.client_decode_s(output)
+        source = "client-chunks" if counted else "client"
     thinking, content = "".join(got.reasoning), "".join(got.content)
     return Completion(
         text=f"<think>{thinking}</think>{content}" if thinking else content,
@@ -311,13 +375,12 @@ def _message(error: openai.OpenAIError) -> str:
 
 def _retry_after(error: openai.APIStatusError) -> float | None:
     """Seconds from `Retry-After` (or `retry-after-ms`), when the server sent one."""
-    headers = error.response.headers
-    for header, scale in (("retry-after-ms", 1e-3), ("retry-after", 1.0)):
-        try:
-            return float(headers[header]) * scale
-        except (KeyError, ValueError):
-            continue
-    return None
+    return retry_after_header(error.response.headers)
+
+
+def _refused(error: openai.APIConnectionError) -> bool:
+    """True when the host refused the connection (nothing listens there any more)."""
+    return isinstance(error.__cause__, (httpx.ConnectError, _HTTP.ConnectError))
 
 
 def create(config: BackendConfig) -> OpenAIBackend:

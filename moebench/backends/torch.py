@@ -1,10 +1,15 @@
 """The `torch` backend: requests run on the built-in PyTorch MoE engine (`moebench.engine`).
 
-A model is a checkpoint folder, a Hub cache folder (`models--org--name`), or a bundled demo
-name (`demo-mixtral` → `moebench/demo_models/demo-mixtral`). One request runs at a time (a
+A model is a checkpoint folder, a Hub cache folder (`models--org--name`), a bundled demo
+name (`demo-mixtral` → `moebench/demo_models/demo-mixtral`), a GGUF file (`path/model.gguf`),
+or `ollama:NAME[:TAG]`: the GGUF blob of a model pulled into the local Ollama store, recorded
+under Ollama's own name and manifest digest so torch and Ollama runs of one pull line up. One request runs at a time (a
 lock): with concurrency > 1 the others queue, and their wait is recorded as `queue_s`. Each
 Completion carries engine timings (prefill, decode, TTFT from the streaming callback) and the
-request's router counts. This module imports torch; the registry imports it only when used.
+request's router counts. `--timeout` is a wall-clock deadline checked between decode steps.
+A checkpoint that cannot load (the memory refusal `OutOfMemoryRisk`, bad files, a torch
+out-of-memory error) raises `ModelLoadFailed`, so the run goes on to the next model. This
+module imports torch; the registry imports it only when used.
 """
 
 from __future__ import annotations
@@ -20,8 +25,11 @@ from typing import Any
 
 from moebench.backends import BackendConfig
 from moebench.backends._common import chat_messages
+from moebench.backends._load import load_failed
 from moebench.units import human_number
-from moebench.engine import ChatTemplateError, Engine, load_model, resolve_folder
+from moebench.engine import ChatTemplateError, Engine, load_model, ollama_store, resolve_folder
+from moebench.engine.runtime import is_gguf_file
+from moebench.engine.generate import GenerationTimeout
 from moebench.errors import EngineError, ModelNotFound, RequestFailed
 from moebench.paths import DEMO_MODELS_DIR
 from moebench.types import Completion, ModelInfo, Request
@@ -30,6 +38,47 @@ from moebench.types import Completion, ModelInfo, Request
 DEFAULT_MAX_TOKENS = 256
 DEFAULT_TEMPERATURE = 0.0
 _QUANT = {"float32": "F32", "bfloat16": "BF16", "float16": "F16"}
+GGUF_DIGEST_BYTES = 16 * 2**20
+
+
+def resolve_source(name: str) -> tuple[Path, str, str]:
+    """(checkpoint folder or GGUF file, display name, digest) for any model reference."""
+    if ollama_store.is_reference(name):
+        pulled = ollama_store.resolve(name)
+        return pulled.gguf, pulled.name, pulled.digest
+    path = Path(name).expanduser()
+    if path.is_file():
+        if not is_gguf_file(path):
+            raise ModelNotFound(f"{path} is not a GGUF file — give a .gguf file, a checkpoint "
+                                "folder or ollama:NAME[:TAG]")
+        return path, path.name.removesuffix(".gguf"), gguf_digest(path)
+    if name.endswith(".gguf"):
+        raise ModelNotFound(f"GGUF file {path} does not exist — check the path")
+    try:
+        folder, display = resolve_model(name)
+    except ModelNotFound as error:
+        pulled = _pulled_by_ollama(name)
+        if pulled:  # `-m mixtral:8x7b` with --backend torch: point at the Ollama store copy
+            raise ModelNotFound(f"{error} — Ollama has pulled it: use -m ollama:{pulled}") from None
+        raise
+    return folder, display, checkpoint_digest(folder)
+
+
+def _pulled_by_ollama(name: str) -> str | None:
+    """`name` as the local Ollama store knows it, or None."""
+    try:
+        return ollama_store.resolve(name).name
+    except ModelNotFound:
+        return None
+
+
+def gguf_digest(path: Path) -> str:
+    """sha256 of a GGUF file's size and first 16 MiB (header, metadata, first tensors): cheap on
+    multi-GB files and changes whenever the file is re-converted or re-quantised."""
+    h = hashlib.sha256(f"{path.stat().st_size}\n".encode())
+    with path.open("rb") as handle:
+        h.update(handle.read(GGUF_DIGEST_BYTES))
+    return h.hexdigest()
 
 
 def resolve_model(name: str) -> tuple[Path, str]:
@@ -46,7 +95,7 @@ def resolve_model(name: str) -> tuple[Path, str]:
     demos = sorted(d.name for d in DEMO_MODELS_DIR.glob("demo-*") if d.is_dir())
     listed = f" or a bundled demo: {', '.join(demos)}" if demos else ""
     raise ModelNotFound(f"model '{name}' not found — give a checkpoint folder (config.json + "
-                        f"*.safetensors + tokenizer.json){listed}")
+                        f"*.safetensors + tokenizer.json), a .gguf file, ollama:NAME[:TAG]{listed}")
 
 
 def checkpoint_digest(folder: Path) -> str:
@@ -77,10 +126,26 @@ class TorchBackend:
         self._loads: dict[str, int] = {}
         self._lock = threading.Lock()
 
+    def check(self, model: str) -> None:
+        """The checkpoint folder, GGUF file, Ollama store entry or demo name exists;
+        ModelNotFound otherwise."""
+        resolve_source(model)
+
     def prepare(self, model: str, options: Mapping[str, Any] | None = None) -> ModelInfo:
-        """Load `model` (load time measured) and describe it; a no-op when already loaded."""
+        """Load `model` (load time measured) and describe it; a no-op when already loaded.
+
+        ModelLoadFailed when it cannot be loaded (too big for free memory, bad files)."""
         with self._lock:
-            return self._load(model).info
+            try:
+                return self._load(model).info
+            except ModelNotFound:
+                raise
+            except (EngineError, MemoryError, RuntimeError, OSError, ValueError) as error:
+                source, display, digest = resolve_source(model)
+                reason = " ".join(str(error).split()) or type(error).__name__
+                known = ModelInfo(name=display, backend=self.name, digest=digest,
+                                  extra={"path": str(source)})
+                raise load_failed(display, reason, self.name, known) from None
 
     def generate(self, model: str, request: Request) -> Completion:
         """Run one request; RequestFailed when the engine fails on it."""
@@ -90,6 +155,9 @@ class TorchBackend:
             loaded = self._load(model)
             try:
                 return self._run(loaded, request, queue_s)
+            except GenerationTimeout:
+                raise RequestFailed(f"request to {loaded.info.name} took longer than "
+                                    f"{self.config.timeout:g}s — raise --timeout") from None
             except EngineError as error:
                 raise RequestFailed(f"{loaded.info.name}: {error}") from None
             except RuntimeError as error:  # torch kernel failures: one line, keep the run going
@@ -114,12 +182,13 @@ class TorchBackend:
     def _load(self, model: str) -> _Loaded:
         if model in self._models:
             return self._models[model]
-        folder, display = resolve_model(model)
+        source, display, digest = resolve_source(model)
         start = time.perf_counter()
-        engine = load_model(folder, dtype=self.config.dtype, device=self.config.device)
+        engine = load_model(source, dtype=self.config.dtype, device=self.config.device)
         load_s = time.perf_counter() - start
         self._loads[model] = self._loads.get(model, 0) + 1
-        loaded = _Loaded(engine, _model_info(engine, folder, display, load_s, self._loads[model]))
+        loaded = _Loaded(engine, _model_info(engine, source, display, digest, load_s,
+                                             self._loads[model]))
         self._models[model] = loaded
         return loaded
 
@@ -134,8 +203,9 @@ class TorchBackend:
             prompt_ids, max_new_tokens=int(options.get("max_tokens") or DEFAULT_MAX_TOKENS),
             temperature=float(options.get("temperature", DEFAULT_TEMPERATURE)),
             top_p=float(options.get("top_p", 1.0)), top_k=int(options.get("top_k") or 0),
-            seed=options.get("seed"), stop=stops,
-            on_token=lambda _: first.append(time.perf_counter()) if not first else None)
+            seed=options.get("seed"), stop=stops, ignore_eos=bool(options.get("ignore_eos")),
+            on_token=lambda _: first.append(time.perf_counter()) if not first else None,
+            deadline=start + self.config.timeout)
         end = time.perf_counter()
         stats = engine.last_stats
         assert stats is not None
@@ -183,19 +253,27 @@ def _cut_at_stop(text: str, stops: list[str]) -> str:
     return text[:min(cuts)] if cuts else text
 
 
-def _model_info(engine: Engine, folder: Path, name: str, load_s: float, loads: int) -> ModelInfo:
+def _model_info(engine: Engine, folder: Path, name: str, digest: str, load_s: float,
+                loads: int) -> ModelInfo:
     info = engine.info
     extra = {**info.as_dict(), "path": str(folder),
              "active_bytes_per_token": engine.model.active_bytes_per_token()}
     return ModelInfo(
-        name=name, backend="torch", digest=checkpoint_digest(folder), family=info.family,
-        parameter_size=human_number(info.total_params),
-        quantization=_QUANT.get(info.dtype, info.dtype),
+        name=name, backend="torch", digest=digest, family=info.family,
+        parameter_size=human_number(info.total_params), quantization=quantization(engine),
         context_length=info.context_length, experts=info.experts, top_k=info.top_k,
         shared_experts=info.shared_experts, total_params=info.total_params,
         active_params=info.active_params, size_bytes=info.weight_bytes,
         vram_bytes=info.weight_bytes if info.device.startswith("cuda") else 0,
         load_s=load_s, loads=loads, extra=extra)
+
+
+def quantization(engine: Engine) -> str:
+    """`GGUF Q4_K_M · 4.8 bits/weight` for GGUF weights (run at `--dtype`), else the dtype (`F32`)."""
+    info = engine.info
+    if info.weights_format == "gguf":
+        return f"GGUF {info.file_type} · {info.bits_per_weight:.1f} bits/weight"
+    return _QUANT.get(info.dtype, info.dtype)
 
 
 def _free_memory(device: str) -> None:

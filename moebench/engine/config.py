@@ -110,6 +110,9 @@ class ModelArgs:
     attn_sinks: bool = False
     #: per layer "sliding_attention" | "full_attention"; empty: `sliding_window` holds everywhere
     layer_types: tuple[str, ...] = ()
+    #: Granite's (embedding, attention, residual multipliers, logits scaling); the family folds
+    #: them into the weights at load, so the model never reads them
+    granite_scales: tuple[float, float, float, float] = (1.0, 1.0, 1.0, 1.0)
 
     def is_moe_layer(self, layer: int) -> bool:
         """Whether `layer` routes through experts (DeepSeek's first layers are dense)."""

@@ -2,8 +2,10 @@
 
 Kept apart from the model (as gpt-fast does): `generate` runs one prompt through the model's
 static cache, samples greedily or with temperature / top-k / top-p from a seeded generator,
-stops on EOS, a stop condition or the token budget, streams each token to a callback, and
-reports prefill and decode time separately (`time.perf_counter`; reading the sampled token
+stops on EOS, a stop condition or the token budget, streams each token to a callback, stops
+with `GenerationTimeout` once a wall-clock `deadline` (a `perf_counter` value) has passed
+(checked after the prefill and between decode steps), and reports prefill and decode time
+separately (`time.perf_counter`; reading the sampled token
 with `.item()` synchronises CUDA before the clock is read).
 """
 
@@ -18,6 +20,10 @@ from torch import Tensor
 
 from moebench.engine.model import Transformer
 from moebench.errors import EngineError
+
+
+class GenerationTimeout(EngineError):
+    """The generation ran past its deadline (the caller's per-request timeout)."""
 
 
 @dataclass(frozen=True)
@@ -71,7 +77,8 @@ def sample(logits: Tensor, sampling: Sampling, generator: torch.Generator | None
 def generate(model: Transformer, prompt: list[int], max_new_tokens: int, sampling: Sampling,
              eos_ids: Collection[int] = (), should_stop: Callable[[list[int]], bool] | None = None,
              on_token: Callable[[int], None] | None = None,
-             step: Callable[[Tensor, int], Tensor] | None = None) -> tuple[list[int], GenerationStats]:
+             step: Callable[[Tensor, int], Tensor] | None = None,
+             deadline: float | None = None) -> tuple[list[int], GenerationStats]:
     """Generate up to `max_new_tokens` after `prompt`; returns the new tokens (EOS included).
 
     `step(token [1, 1], position) -> logits [1, 1, V]` runs one decode step (default: the
@@ -98,6 +105,9 @@ def generate(model: Transformer, prompt: list[int], max_new_tokens: int, samplin
         model.stats.phase = "decode"
         reason = _stop_reason(tokens, eos_ids, should_stop)
         while reason is None and len(tokens) < max_new_tokens:
+            if deadline is not None and time.perf_counter() > deadline:
+                raise GenerationTimeout(f"generation passed its deadline after {len(tokens)} "
+                                        "tokens")
             token = torch.tensor([[tokens[-1]]], device=device)
             logits = (step or model)(token, len(prompt) + len(tokens) - 1)  # [1, 1, V]
             tokens.append(sample(logits[0, -1], sampling, generator))

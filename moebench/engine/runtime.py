@@ -59,6 +59,14 @@ class EngineInfo:
     load_s: float
     #: torch threads `generate` runs with (0: whatever torch is set to)
     threads: int = 0
+    #: where the weights came from: "safetensors" or "gguf"
+    weights_format: str = "safetensors"
+    #: GGUF: the file's `general.file_type` (Q4_K_M, Q8_0, F16, …); "" for safetensors
+    file_type: str = ""
+    #: GGUF: average stored bits per weight (0 for safetensors)
+    bits_per_weight: float = 0.0
+    #: GGUF: share of weights per stored tensor type, e.g. "Q4_K 71%, Q6_K 25%, F32 4%"
+    type_mix: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dict (for JSON and ModelInfo.extra)."""
@@ -84,12 +92,13 @@ class Engine:
     def generate(self, ids: Sequence[int], max_new_tokens: int = 256, temperature: float = 0.0,
                  top_p: float = 1.0, seed: int | None = None, stop: Sequence[str] | None = None,
                  on_token: Callable[[int], None] | None = None, *, top_k: int = 0,
-                 ignore_eos: bool = False) -> list[int]:
+                 ignore_eos: bool = False, deadline: float | None = None) -> list[int]:
         """New token ids after prompt `ids` (EOS included when it ended the output).
 
         Stops at an EOS id, when the decoded output contains one of `stop`, or after
         `max_new_tokens`. `on_token(id)` is called as each token is produced; timings of the
-        call are in `last_stats`.
+        call are in `last_stats`. Past `deadline` (a `time.perf_counter()` value) it raises
+        `GenerationTimeout` between decode steps.
         """
         stops = [s for s in (stop or []) if s]
 
@@ -104,7 +113,7 @@ class Engine:
             tokens, self.last_stats = generate(
                 self.model, list(ids), max_new_tokens, Sampling(temperature, top_p, top_k, seed),
                 () if ignore_eos else self.eos_ids, should_stop if stops else None, on_token,
-                step=compiled.step if compiled is not None else None)
+                step=compiled.step if compiled is not None else None, deadline=deadline)
         if compiled is not None:
             compiled.flush()
         return tokens
@@ -135,7 +144,8 @@ class Engine:
 
 def load_model(path: str | Path, dtype: str = "float32", device: str = "cpu", *,
                available_bytes: int | None = None, threads: int | None = None) -> Engine:
-    """Load an HF-format MoE checkpoint folder (config.json + *.safetensors + tokenizer.json).
+    """Load an HF-format MoE checkpoint folder (config.json + *.safetensors + tokenizer.json),
+    or a GGUF file (`*.gguf`, or an Ollama blob: see `gguf_loader.load_gguf`).
 
     `available_bytes` overrides the free-memory reading (psutil / CUDA) for the OOM check.
     `threads`: torch threads during `generate` (0: leave torch's setting; None: 1 for models
@@ -143,6 +153,11 @@ def load_model(path: str | Path, dtype: str = "float32", device: str = "cpu", *,
     Raises EngineError (unknown family, missing files), OutOfMemoryRisk (too big).
     """
     start = time.perf_counter()
+    if str(path).endswith(".gguf") or is_gguf_file(Path(path).expanduser()):
+        from moebench.engine.gguf_loader import load_gguf
+
+        return load_gguf(Path(path).expanduser(), dtype, device, available_bytes=available_bytes,
+                         threads=threads)
     folder = resolve_folder(path)
     torch_dtype, torch_device = _dtype(dtype), _device(device)
     cfg = read_config_json(folder)
@@ -155,13 +170,33 @@ def load_model(path: str | Path, dtype: str = "float32", device: str = "cpu", *,
     needed = int(ckpt.numel() * torch_dtype.itemsize * MEMORY_MARGIN)
     check_memory(needed, torch_device, available_bytes, folder.name, dtype)
     tokenizer = Tokenizer.from_folder(folder)
+    return build_engine(args, family.load_weights, ckpt, tokenizer, folder,
+                        _eos_ids(args, folder, tokenizer), dtype, threads, start)
+
+
+def is_gguf_file(path: Path) -> bool:
+    """Whether `path` is a file starting with the GGUF magic (Ollama blobs have no suffix)."""
+    try:
+        with path.open("rb") as handle:
+            return path.is_file() and handle.read(4) == b"GGUF"
+    except OSError:
+        return False
+
+
+def build_engine(args: ModelArgs, load_weights: Callable[[ModelArgs, Checkpoint], Any],
+                 ckpt: Checkpoint, tokenizer: Tokenizer, source: Path, eos: Sequence[int],
+                 dtype: str, threads: int | None, start: float, **facts: Any) -> Engine:
+    """Build the model on `meta`, assign the weights `load_weights` reads from `ckpt`, describe it.
+
+    `facts` are extra EngineInfo fields (the GGUF file's format, quantisation, bits per weight).
+    """
+    torch_dtype, torch_device = ckpt.dtype, ckpt.device
     with torch.device("meta"), _no_init():
         model = Transformer(args)
-    _assign(model, family.load_weights(args, ckpt), folder)
+    _assign(model, load_weights(args, ckpt), source)
     model.requires_grad_(False).eval()
     if torch_dtype == torch.float32 and torch_device.type == "cpu":
         model.use_column_major_weights()
-    eos = _eos_ids(args, folder, tokenizer)
     total, active = count_params(args)
     if threads is None:
         small = model.active_bytes_per_token() < SMALL_MODEL_BYTES
@@ -172,8 +207,9 @@ def load_model(path: str | Path, dtype: str = "float32", device: str = "cpu", *,
         experts=args.moe.n_experts, top_k=args.moe.top_k, shared_experts=args.moe.n_shared,
         total_params=total, active_params=active, vocab_size=args.vocab_size,
         context_length=args.max_seq_len, dtype=dtype, device=str(torch_device),
-        weight_bytes=model.weight_bytes(), load_s=time.perf_counter() - start, threads=threads)
-    return Engine(model, tokenizer, info, eos, folder)
+        weight_bytes=model.weight_bytes(), load_s=time.perf_counter() - start, threads=threads,
+        **facts)
+    return Engine(model, tokenizer, info, eos, source)
 
 
 def _read_args(family: Any, cfg: dict[str, Any], folder: Path) -> ModelArgs:

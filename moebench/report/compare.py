@@ -8,21 +8,38 @@ inflate the sample size. The statistics themselves live in `moebench.report.metr
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import asdict
 from itertools import combinations
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from moebench.errors import MoebenchError, RunNotFound
-from moebench.report.metrics import PairedResult, paired_test, passed_bool
+from moebench.report.metrics import (
+    PairedResult,
+    cases_needed,
+    min_detectable_difference,
+    ok_mask,
+    paired_test,
+    passed_bool,
+    quantile,
+    warm_samples,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
 CASE_KEY = ["suite", "task", "case_id"]
+
+
+class NoCommonCases(MoebenchError):
+    """Two runs have no (model, case) in common, so a paired comparison means nothing."""
 #: columns of every comparison frame, after its identifying columns
 PAIRED_COLUMNS = ["n", "acc_a", "acc_b", "diff", "diff_low", "diff_high", "a_only", "b_only",
-                  "p_value", "verdict"]
+                  "p_value", "verdict", "mdd", "n_needed"]
+#: latency columns `compare_runs` adds after PAIRED_COLUMNS (warm p50 seconds, B − A)
+LATENCY_COLUMNS = ["latency_a", "latency_b", "latency_delta", "latency_delta_pct"]
 
 
 def case_rates(samples: pd.DataFrame, unit: str = "model") -> pd.DataFrame:
@@ -33,10 +50,17 @@ def case_rates(samples: pd.DataFrame, unit: str = "model") -> pd.DataFrame:
     return rates
 
 
-def _pair(rates: pd.DataFrame, a: str, b: str) -> PairedResult:
-    """The paired test of columns a and b on the cases both have."""
+def _pair(rates: pd.DataFrame, a: str, b: str) -> dict[str, object]:
+    """The paired test of columns a and b on the cases both have, with its power figures.
+
+    `mdd`: the minimum detectable difference at 80% power for this n (from the discordant
+    rate); `n_needed`: about how many cases would detect the observed gap.
+    """
     both = rates[[a, b]].dropna()
-    return paired_test(both[a].to_numpy(), both[b].to_numpy())
+    result: PairedResult = paired_test(both[a].to_numpy(), both[b].to_numpy())
+    discordant = (result.a_only + result.b_only) / result.n if result.n else 0.0
+    return {**asdict(result), "mdd": min_detectable_difference(result.n, discordant),
+            "n_needed": cases_needed(result.diff, discordant)}
 
 
 def paired_matrix(samples: pd.DataFrame, by_task: bool = False) -> pd.DataFrame:
@@ -58,7 +82,7 @@ def paired_matrix(samples: pd.DataFrame, by_task: bool = False) -> pd.DataFrame:
         for a, b in combinations(models, 2):
             if a in rates and b in rates:
                 rows.append({"suite": suite, "task": task, "model_a": a, "model_b": b,
-                             **asdict(_pair(rates, a, b))})
+                             **_pair(rates, a, b)})
     return pd.DataFrame(rows, columns=["suite", "task", "model_a", "model_b", *PAIRED_COLUMNS])
 
 
@@ -91,9 +115,25 @@ def compare_runs(samples: pd.DataFrame, run_a: str, run_b: str) -> pd.DataFrame:
             if run_a in rates and run_b in rates:
                 rows.append({"model": model, "suite": suite, "task": task,
                              "run_a": run_a, "run_b": run_b,
-                             **asdict(_pair(rates, run_a, run_b))})
-    return pd.DataFrame(rows, columns=["model", "suite", "task", "run_a", "run_b",
-                                       *PAIRED_COLUMNS])
+                             **_pair(rates, run_a, run_b),
+                             **latency_delta(tg, run_a, run_b)})
+    frame = pd.DataFrame(rows, columns=["model", "suite", "task", "run_a", "run_b",
+                                        *PAIRED_COLUMNS, *LATENCY_COLUMNS])
+    if frame.empty or int(frame["n"].max()) == 0:
+        raise NoCommonCases(f"runs {run_a} and {run_b} share no cases (same model, suite, task "
+                            "and case id): nothing to compare — pick runs of the same suites")
+    return frame
+
+
+def latency_delta(samples: pd.DataFrame, run_a: str, run_b: str) -> dict[str, float]:
+    """Warm median latency of each run's answered samples, and B − A (seconds and share of A)."""
+    ok = samples[ok_mask(samples)]
+    runs = ok["run_id"].astype(str)
+    a = quantile(warm_samples(ok[runs == run_a])["latency_s"], 0.5)
+    b = quantile(warm_samples(ok[runs == run_b])["latency_s"], 0.5)
+    delta = b - a
+    return {"latency_a": a, "latency_b": b, "latency_delta": delta,
+            "latency_delta_pct": delta / a if a and a == a else float("nan")}
 
 
 def multi_run_models(samples: pd.DataFrame) -> set[str]:
@@ -132,3 +172,56 @@ def compare_stored_runs(out: Path | str, run_a: str, run_b: str) -> pd.DataFrame
         return compare_runs(store.samples_frame([a, b]), a, b)
     finally:
         store.close()
+
+
+def power_note(row: Mapping[str, Any]) -> str:
+    """What the MDD says about a pair row: nothing when significant, else whether n was too
+    small and about how many cases would detect the observed gap."""
+    if row["verdict"] in ("A better", "B better"):
+        return ""
+    mdd, diff, needed = row["mdd"], row["diff"], row["n_needed"]
+    if not _finite(mdd):
+        if row["a_only"] + row["b_only"] == 0:
+            return "identical verdicts on every case"
+        return "n too small for any gap at 80% power"
+    if diff == 0:
+        return f"no gap observed; n detects ≥ {mdd * 100:.0f} pts"
+    if abs(diff) < mdd:
+        many = f"~{needed:,.0f}" if _finite(needed) else "many"
+        return f"n too small: {many} cases would detect this gap"
+    return "gap ≥ MDD but not significant (the MDD is approximate)"
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def _task_groups(samples: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:
+    """(suite, task, samples) per task, then the pooled ("", "all") group when several."""
+    groups = [(str(s), str(t), g) for (s, t), g in
+              samples.groupby(["suite", "task"], sort=False, dropna=False)]
+    return groups + ([("", "all", samples)] if len(groups) > 1 else [])
+
+
+def model_pairs(samples: pd.DataFrame, pairs: str = "best") -> pd.DataFrame:
+    """Model vs model on common cases, per task (and pooled): `PAIRED_COLUMNS` per pair.
+
+    `pairs="best"`: per task, the most accurate model (A) against each other one (B);
+    `"all"`: every pair in order of appearance. Empty with fewer than two models.
+    """
+    import pandas as pd
+
+    if pairs not in ("best", "all"):
+        raise MoebenchError(f"--pairs must be 'best' or 'all', got '{pairs}'")
+    rows = []
+    for suite, task, group in _task_groups(samples):
+        rates = case_rates(group)
+        models = [m for m in dict.fromkeys(group["model"]) if m in rates]
+        if pairs == "best":
+            best = max(models, key=lambda m: (rates[m].mean(), -models.index(m)), default=None)
+            chosen = [(best, m) for m in models if m != best]
+        else:
+            chosen = list(combinations(models, 2))
+        rows += [{"suite": suite, "task": task, "model_a": a, "model_b": b,
+                  **_pair(rates, a, b)} for a, b in chosen]
+    return pd.DataFrame(rows, columns=["suite", "task", "model_a", "model_b", *PAIRED_COLUMNS])

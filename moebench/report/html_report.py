@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup
 
 from moebench.report import svg_charts as charts
-from moebench.report.compare import compare_runs, label_runs, multi_run_models, paired_matrix
+from moebench.report.compare import (
+    compare_runs,
+    label_runs,
+    multi_run_models,
+    paired_matrix,
+    power_note,
+)
 from moebench.report.metrics import load_balance_cv, model_table, ok_mask, passed_bool, task_table
 from moebench.types import ModelInfo
 from moebench.units import human_bytes
@@ -60,6 +66,11 @@ def fmt_points(v: Any) -> str:
         return DASH
     text = f"{v * 100:+.1f}"
     return "0.0" if text in ("+0.0", "-0.0") else text
+
+
+def fmt_mdd(v: Any) -> str:
+    """A minimum detectable difference in points (±9.4), or an en dash."""
+    return f"±{v * 100:.1f}" if _finite(v) else DASH
 
 
 def fmt_p(p: Any) -> str:
@@ -102,6 +113,12 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 def _missing(v: Any) -> bool:
     """None, NaN, pd.NA or NaT (not containers such as the models frame's `extra` dict)."""
+    if v is None:
+        return True
+    if isinstance(v, float):
+        return v != v  # NaN; the common cases skip pandas' slower checks (30k cells a report)
+    if isinstance(v, (str, int, dict, list, tuple)):
+        return False
     import pandas as pd
 
     return bool(pd.api.types.is_scalar(v) and pd.isna(v))
@@ -110,6 +127,8 @@ def _missing(v: Any) -> bool:
 def render_html(samples: pd.DataFrame, models: pd.DataFrame | None = None,
                 router: pd.DataFrame | None = None, runs: pd.DataFrame | None = None,
                 *, compare: Sequence[tuple[str, str]] | None = None,
+                settings: Sequence[dict[str, Any]] | None = None,
+                generation: Sequence[dict[str, Any]] | None = None,
                 title: str = "moebench report") -> str:
     """The whole report as one HTML string.
 
@@ -120,6 +139,9 @@ def render_html(samples: pd.DataFrame, models: pd.DataFrame | None = None,
         runs: `Store.runs_frame()` rows, shown as the header table, optional.
         compare: (run A, run B) pairs to line up; default: the first run (in sample order)
             against each later one.
+        settings: `Store.run()` rows (machine, backend, host, options), shown as the
+            hardware and run settings, optional.
+        generation: `Store.generation_options()` rows, optional.
         title: page title.
     """
     from moebench import __version__
@@ -128,7 +150,8 @@ def render_html(samples: pd.DataFrame, models: pd.DataFrame | None = None,
     labelled = label_runs(samples, multi)
     assert labelled is not None
     models_l, router_l = label_runs(models, multi), label_runs(router, multi)
-    colors = {m: charts.color(i) for i, m in enumerate(dict.fromkeys(labelled["model"]))}
+    colors = charts.model_colors(dict.fromkeys(labelled["model"]))
+    colors = {m: colors[m] for m in dict.fromkeys(labelled["model"])}  # legend in run order
     per_task, per_model = task_table(labelled, models_l), model_table(labelled, models_l)
     context = {
         "title": title, "version": __version__, "n_samples": len(samples),
@@ -143,6 +166,8 @@ def render_html(samples: pd.DataFrame, models: pd.DataFrame | None = None,
         "moe": _moe_rows(models_l, colors),
         "heatmaps": _heatmaps(router_l, _expert_counts(models_l)),
         **_samples_context(labelled),
+        "settings": [_settings_row(r) for r in settings or ()],
+        "generation": _generation_rows(generation or ()),
     }
     return _environment().get_template("report.html.j2").render(**context)
 
@@ -218,7 +243,7 @@ def _paired_cells(row: dict[str, Any], flip: bool) -> dict[str, Any]:
     return {"diff": fmt_points(_scale(row["diff"], sign)), "low": fmt_points(_scale(low, sign)),
             "high": fmt_points(_scale(high, sign)), "p": fmt_p(row["p_value"]), "n": row["n"],
             "a_only": row["b_only" if flip else "a_only"],
-            "b_only": row["a_only" if flip else "b_only"],
+            "b_only": row["a_only" if flip else "b_only"], "mdd": fmt_mdd(row.get("mdd")),
             "css": {"row": "better", "col": "worse"}.get(winner or "", "same")}
 
 
@@ -233,7 +258,8 @@ def _verdict_row(r: dict[str, Any], a: str, b: str) -> dict[str, Any]:
     return {**r, "diff": fmt_points(r["diff"]), "diff_v": r["diff"],
             "low": fmt_points(r["diff_low"]),
             "high": fmt_points(r["diff_high"]), "p": fmt_p(r["p_value"]),
-            "verdict_text": text, "css": css}
+            "verdict_text": text, "css": css, "mdd_text": fmt_mdd(r.get("mdd")),
+            "power_note": power_note(r) if "mdd" in r else ""}
 
 
 def _paired_context(samples: pd.DataFrame) -> dict[str, Any]:
@@ -269,7 +295,12 @@ def _run_comparisons(samples: pd.DataFrame, runs: pd.DataFrame | None,
     pairs = list(compare) if compare is not None else run_pairs(run_ids)
     frames = [compare_runs(samples, a, b) for a, b in pairs]
     frame = pd.concat(frames) if frames else pd.DataFrame()
-    return [_verdict_row(r, r["run_a"], r["run_b"]) for r in _records(frame)]
+    from moebench.report.tables import latency_delta_text
+
+    return [{**_verdict_row(r, r["run_a"], r["run_b"]),
+             "latency_delta_text": latency_delta_text(r.get("latency_delta"),
+                                                      r.get("latency_delta_pct"))}
+            for r in _records(frame)]
 
 
 def _human(n: Any) -> str:
@@ -340,6 +371,37 @@ def _heatmaps(router: pd.DataFrame | None,
     return out
 
 
+_RUN_OPTIONS = ("repeats", "limit", "concurrency", "timeout", "retries", "dtype", "device")
+
+
+def _settings_row(run: dict[str, Any]) -> dict[str, Any]:
+    """One run's hardware and settings, as short display strings."""
+    machine = run.get("machine") or {}
+    options = run.get("options") or {}
+    hardware = [machine.get("cpu"), machine.get("cores") and f"{machine['cores']} cores",
+                machine.get("ram_bytes") and f"{human_bytes(machine['ram_bytes'])} RAM",
+                machine.get("gpu"), machine.get("os"),
+                machine.get("python") and f"Python {machine['python']}",
+                machine.get("torch") and f"torch {machine['torch']}"]
+    shown = [f"{k} {options[k]}" for k in _RUN_OPTIONS if options.get(k) is not None]
+    return {"run_id": run.get("id") or DASH, "backend": run.get("backend") or DASH,
+            "host": run.get("host") or DASH, "server": run.get("server_version") or DASH,
+            "version": run.get("moebench_version") or DASH,
+            "hardware": " · ".join(str(h) for h in hardware if h) or DASH,
+            "options": " · ".join(shown) or DASH}
+
+
+def _generation_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
+    """Distinct generation option sets, each with the suite/task pairs that used it."""
+    groups: dict[str, list[str]] = {}
+    for r in rows:
+        text = " · ".join(f"{k} {v}" for k, v in sorted(r["options"].items())) or "defaults"
+        where = f"{r['suite']}/{r['task']}"
+        if where not in groups.setdefault(text, []):
+            groups[text].append(where)
+    return [{"options": k, "tasks": ", ".join(v)} for k, v in groups.items()]
+
+
 def _samples_context(samples: pd.DataFrame) -> dict[str, Any]:
     """Rows of the per-sample table (outputs capped at MAX_OUTPUT_CHARS)."""
     passed = passed_bool(samples) if len(samples) else []
@@ -356,7 +418,9 @@ def _samples_context(samples: pd.DataFrame) -> dict[str, Any]:
             "repeat": r.get("repeat") or "", "passed_attr": "true" if ok else "false",
             "verdict": verdict, "verdict_css": "pass" if verdict == "pass" else "fail",
             "score": fmt_num(r.get("score")), "score_v": r.get("score"),
-            "answer": r.get("answer") or "", "expected": _expected_text(r.get("expected")),
+            "answer": r.get("answer") or "", "expected": _expected_cell(r),
+            "why": r.get("explanation") or "", "prompt": _capped(r.get("prompt")),
+            "system": r.get("system") or "",
             "latency": fmt_secs(r.get("latency_s")),
             "latency_v": r.get("latency_s"), "tps": fmt_num(r.get("tokens_per_s"), 1),
             "tps_v": r.get("tokens_per_s"), "error": error or "", "output": output,
@@ -365,6 +429,18 @@ def _samples_context(samples: pd.DataFrame) -> dict[str, Any]:
     return {"samples": rows,
             "sample_models": list(dict.fromkeys(samples["model"])) if len(samples) else [],
             "sample_tasks": list(dict.fromkeys(samples["task"])) if len(samples) else []}
+
+
+def _capped(text: Any) -> str:
+    text = str(text or "")
+    if len(text) <= MAX_OUTPUT_CHARS:
+        return text
+    return text[:MAX_OUTPUT_CHARS] + f"\n… ({len(text) - MAX_OUTPUT_CHARS} more chars in the store)"
+
+
+def _expected_cell(row: dict[str, Any]) -> str:
+    """What the scorer expected in words (`6 words × 9 letters`), else the case's value."""
+    return str(row.get("expected_detail") or "") or _expected_text(row.get("expected"))
 
 
 def _expected_text(value: Any) -> str:
@@ -394,7 +470,9 @@ def write_html(store: Any, run_ids: Sequence[str], path: str | Path, *,
     if runs is not None and "run_id" in runs:
         runs = runs[runs["run_id"].astype(str).isin([str(r) for r in run_ids])]
     pairs = list(compare) if compare is not None else run_pairs(run_ids)
-    html = render_html(frames[0], frames[1], frames[2], runs, compare=pairs)
+    html = render_html(frames[0], frames[1], frames[2], runs, compare=pairs,
+                       settings=[store.run(r) for r in run_ids],
+                       generation=store.generation_options(run_ids))
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(html, encoding="utf-8")

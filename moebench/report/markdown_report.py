@@ -11,8 +11,22 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from moebench.report.compare import compare_runs, label_runs, multi_run_models, paired_matrix
-from moebench.report.html_report import fmt_num, fmt_p, fmt_pct, fmt_points, fmt_secs, run_pairs
+from moebench.report.compare import (
+    compare_runs,
+    label_runs,
+    multi_run_models,
+    paired_matrix,
+    power_note,
+)
+from moebench.report.html_report import (
+    fmt_mdd,
+    fmt_num,
+    fmt_p,
+    fmt_pct,
+    fmt_points,
+    fmt_secs,
+    run_pairs,
+)
 from moebench.report.metrics import model_table, task_table
 
 if TYPE_CHECKING:
@@ -69,13 +83,13 @@ def _verdict(row: pd.Series, a: str, b: str) -> str:
 
 
 def _paired(frame: pd.DataFrame, a_col: str, b_col: str, lead: Sequence[str]) -> str:
-    header = [*lead, "A", "B", "n", "A − B (pts) [95% CI]", "p", "verdict"]
+    header = [*lead, "A", "B", "n", "A − B (pts) [95% CI]", "p", "verdict", "MDD (pts)", "note"]
     rows = [[*(r[c] for c in lead), r[a_col], r[b_col], r["n"],
              f"{fmt_points(r['diff'])} [{fmt_points(r['diff_low'])}, "
              f"{fmt_points(r['diff_high'])}]", fmt_p(r["p_value"]).lstrip("= "),
-             _verdict(r, str(r[a_col]), str(r[b_col]))]
+             _verdict(r, str(r[a_col]), str(r[b_col])), fmt_mdd(r["mdd"]), power_note(r)]
             for _, r in frame.iterrows()]
-    return md_table(header, rows, [*[False] * (len(lead) + 2), True, True, True])
+    return md_table(header, rows, [*[False] * (len(lead) + 2), True, True, True, True, False])
 
 
 def render_markdown(samples: pd.DataFrame, models: pd.DataFrame | None = None, *,
@@ -102,7 +116,8 @@ def render_markdown(samples: pd.DataFrame, models: pd.DataFrame | None = None, *
                       _paired(frame, "run_a", "run_b", ["model", "task"])]
     notes = ("Accuracy intervals: Wilson 95%. Latency: warm request wall time (model load and "
              "each model's first request excluded). "
-             "Differences: paired bootstrap 95% interval; p: exact McNemar test.")
+             "Differences: paired bootstrap 95% interval; p: exact McNemar test; MDD: minimum "
+             "detectable difference at 80% power for this n (Connor 1987).")
     return "\n\n".join([*parts, notes]) + "\n"
 
 

@@ -12,6 +12,10 @@ is seeded so that a report rebuilt from the same store prints the same numbers.
   (`repeat_consistency`);
 - two models on the same cases: paired bootstrap interval of the accuracy difference and an
   exact McNemar test (`paired_test`);
+- deterministic repeats (every repeat of every case gave the same output): accuracy and its
+  interval count each case once (`deterministic_repeats`, used by `summary_stats`);
+- power: the minimum detectable paired difference at 80% power and the cases needed to
+  detect an observed gap (`min_detectable_difference`, `cases_needed`; Connor 1987);
 - latency: p50/p95 with bootstrap intervals (`quantile_ci`), cold and warm apart
   (`model_table`), accuracy per second of request time;
 - expert routing: load-balance coefficient of variation (`load_balance_cv`).
@@ -204,6 +208,44 @@ def _paired_diff_ci(xa: np.ndarray, xb: np.ndarray, seed: int) -> tuple[float, f
     return _bootstrap((xa, xb), stat, paired=True, confidence=0.95, seed=seed, method="BCa")
 
 
+def _connor_n(diff: float, discordant: float, alpha: float, power: float) -> float:
+    """Cases a paired McNemar test needs to detect `diff` at `power` (Connor 1987)."""
+    from scipy.stats import norm
+
+    z_a, z_b = norm.ppf(1 - alpha / 2), norm.ppf(power)
+    spread = max(discordant - diff * diff, 0.0)
+    return float((z_a * np.sqrt(discordant) + z_b * np.sqrt(spread)) ** 2 / (diff * diff))
+
+
+def min_detectable_difference(n: int, discordant: float, alpha: float = 0.05,
+                              power: float = 0.8) -> float:
+    """Smallest accuracy gap a paired McNemar test on `n` cases detects with `power`.
+
+    `discordant` is the share of cases on which the two systems disagree (plug-in from the
+    data). Solves Connor's sample-size formula for the difference (scipy's brentq). NaN
+    when there is no disagreement to scale from, or when even a gap as large as the
+    disagreement (one system right on every discordant case) needs more than `n` cases.
+    """
+    if n < 1 or not 0 < discordant <= 1:
+        return float("nan")
+    from scipy.optimize import brentq
+
+    def excess(d: float) -> float:
+        return _connor_n(d, discordant, alpha, power) - n
+
+    if excess(discordant) > 0:
+        return float("nan")
+    return float(brentq(excess, 1e-9, discordant, xtol=1e-6))
+
+
+def cases_needed(diff: float, discordant: float, alpha: float = 0.05,
+                 power: float = 0.8) -> float:
+    """About how many cases detect an observed gap `diff` (inf when there is no gap)."""
+    if not np.isfinite(diff) or diff == 0 or discordant <= 0:
+        return float("inf")
+    return float(np.ceil(_connor_n(abs(diff), max(discordant, abs(diff)), alpha, power)))
+
+
 def passed_bool(frame: pd.DataFrame) -> pd.Series:
     """The `passed` column as bool: missing verdicts (errors) count as failures."""
     from pandas.api.types import is_bool_dtype
@@ -265,16 +307,43 @@ def warm_samples(ok: pd.DataFrame) -> pd.DataFrame:
     return ok[~cold] if (~cold).any() else ok
 
 
+_CASE = ["suite", "task", "case_id"]
+
+
+def deterministic_repeats(samples: pd.DataFrame) -> bool:
+    """True when cases were repeated and every repeat of each case gave the same output.
+
+    Such repeats (fixed seed at temperature 0) are one piece of evidence per case, not
+    `repeats` pieces: they only add timing samples. Per model, since models differ.
+    """
+    if samples.empty or "repeat" not in samples or samples["repeat"].max() <= 1:
+        return False
+    keys = [k for k in ("run_id", "model", *_CASE) if k in samples]
+    frame = samples.assign(_v=samples["output"].astype("string").fillna("")
+                           + "\x00" + passed_bool(samples).astype(str))
+    return bool((frame.groupby(keys, sort=False)["_v"].nunique() == 1).all())
+
+
+def _evidence(group: pd.DataFrame) -> tuple[int, int]:
+    """(n, passed) that intervals count: cases when repeats are deterministic, else samples."""
+    if not deterministic_repeats(group):
+        return int(len(group)), int(passed_bool(group).sum())
+    keys = [k for k in ("model", *_CASE) if k in group]
+    per_case = group.assign(_ok=passed_bool(group)).groupby(keys, sort=False)["_ok"].first()
+    return int(len(per_case)), int(per_case.sum())
+
+
 def summary_stats(group: pd.DataFrame) -> dict[str, Any]:
     """The summary CSV's figures of one set of samples (SUMMARY_COLUMNS `n`…`errors`, no load_s).
 
     Errors count as failed samples in accuracy (score 0) and are left out of timings; latency
     and TTFT are warm (`warm_samples`), tok/s is the median over every answered sample. No
-    bootstrap, so every `run` can afford it; `group_stats` adds the intervals.
+    bootstrap, so every `run` can afford it; `group_stats` adds the intervals. `n`/`passed`
+    count cases, not samples, when the repeats are deterministic (`deterministic_repeats`).
     """
     ok = group[ok_mask(group)]
     warm = warm_samples(ok)
-    n, k = int(len(group)), int(passed_bool(group).sum())
+    n, k = _evidence(group)
     low, high = wilson_interval(k, n)
     scores = group["score"].astype(float).fillna(0.0)
     return {
@@ -285,7 +354,7 @@ def summary_stats(group: pd.DataFrame) -> dict[str, Any]:
         "latency_p95_s": quantile(warm["latency_s"], 0.95),
         "ttft_p50_s": quantile(warm["ttft_s"], 0.5),
         "tokens_per_s": quantile(ok["tokens_per_s"], 0.5),
-        "errors": int(n - len(ok)),
+        "errors": int(len(group) - len(ok)),
     }
 
 
@@ -371,3 +440,36 @@ def model_table(samples: pd.DataFrame, models: pd.DataFrame | None = None) -> pd
     if not table.empty:
         table["load_s"] = [loads.get(str(m), float("nan")) for m in table["model"]]
     return table
+
+
+def variant_sets(samples: pd.DataFrame) -> pd.DataFrame:
+    """Robustness to re-instantiation (GSM-Symbolic): per model × task with variant cases.
+
+    A case `<id>-v<k>` is instantiation k of case `<id>` of the same task (what
+    `generate: {..., variants: K}` writes; `<id>` itself is instantiation 0, the original).
+    Rows: model, suite, task, originals (cases), sets (K + 1), acc_original, acc_variants,
+    drop (original − variants), set_min, set_max, set_sd (accuracy across the K + 1 sets,
+    sample std). Empty when no task has variants.
+    """
+    import pandas as pd
+
+    columns = ["model", "suite", "task", "originals", "sets", "acc_original", "acc_variants",
+               "drop", "set_min", "set_max", "set_sd"]
+    parts = samples["case_id"].astype(str).str.extract(r"^(?P<base>.+)-v(?P<k>\d+)$")
+    frame = samples.assign(_base=parts["base"].fillna(samples["case_id"].astype(str)),
+                           _set=parts["k"].fillna("0").astype(int),
+                           _ok=passed_bool(samples).astype(float))
+    rows = []
+    for (model, suite, task), g in frame.groupby(["model", "suite", "task"], sort=False):
+        varied = set(g.loc[g["_set"] > 0, "_base"]) & set(g.loc[g["_set"] == 0, "case_id"])
+        if not varied:
+            continue
+        g = g[g["_base"].isin(varied)]
+        sets = g.groupby("_set")["_ok"].mean()
+        rows.append({"model": model, "suite": suite, "task": task, "originals": len(varied),
+                     "sets": int(sets.size), "acc_original": float(sets.loc[0]),
+                     "acc_variants": float(g.loc[g["_set"] > 0, "_ok"].mean()),
+                     "drop": float(sets.loc[0] - g.loc[g["_set"] > 0, "_ok"].mean()),
+                     "set_min": float(sets.min()), "set_max": float(sets.max()),
+                     "set_sd": float(sets.std(ddof=1)) if sets.size > 1 else float("nan")})
+    return pd.DataFrame(rows, columns=columns)

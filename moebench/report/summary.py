@@ -26,8 +26,11 @@ if TYPE_CHECKING:
 
     from moebench.store import Store
 
+#: Columns after SAMPLE_COLUMNS in the samples CSV: why a case passed or failed.
+SAMPLE_CSV_EXTRA = ("prompt", "expected_detail", "explanation")
 #: Columns after SUMMARY_COLUMNS (the contract allows more to follow).
-SUMMARY_EXTRA = ("ttft_p95_s", "queue_p50_s", "loads", "timing_source", "run_id")
+SUMMARY_EXTRA = ("ttft_p95_s", "queue_p50_s", "loads", "timing_source", "run_id",
+                 "prompt_tokens_p50", "output_tokens_p50", "prefill_tokens_per_s")
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _GROUP = ["run_id", "model", "backend", "suite", "task"]
@@ -53,8 +56,20 @@ def _summary_row(key: tuple[Any, ...], g: pd.DataFrame, model: Any) -> dict[str,
         "load_s": getattr(model, "load_s", None),
         "ttft_p95_s": quantile(warm["ttft_s"], 0.95), "queue_p50_s": quantile(warm["queue_s"], 0.5),
         "loads": getattr(model, "loads", None), "timing_source": "+".join(sources) or None,
-        "run_id": run_id,
+        "run_id": run_id, **token_stats(ok),
     }
+
+
+def token_stats(ok: pd.DataFrame) -> dict[str, float]:
+    """Median prompt and output tokens, and median prefill speed (as `ollama run --verbose`).
+
+    Prefill tok/s = prompt tokens / server prompt-eval time, per sample, where both are known.
+    """
+    prefill = ok["prompt_tokens"].astype(float) / ok["prompt_eval_s"].astype(float).where(
+        ok["prompt_eval_s"] > 0)
+    return {"prompt_tokens_p50": quantile(ok["prompt_tokens"].astype(float), 0.5),
+            "output_tokens_p50": quantile(ok["output_tokens"].astype(float), 0.5),
+            "prefill_tokens_per_s": quantile(prefill, 0.5)}
 
 
 def summary_frame(store: Store, run_ids: Sequence[str]) -> pd.DataFrame:
@@ -63,11 +78,19 @@ def summary_frame(store: Store, run_ids: Sequence[str]) -> pd.DataFrame:
 
 
 def samples_csv_frame(samples: pd.DataFrame) -> pd.DataFrame:
-    """The samples CSV: SAMPLE_COLUMNS, `passed` as true/false, `expected` as text."""
-    frame = samples[list(SAMPLE_COLUMNS)].copy()
+    """The samples CSV: SAMPLE_COLUMNS then SAMPLE_CSV_EXTRA, `passed` as true/false.
+
+    `expected` is the case's value as text; for scorers whose case has none (word_length)
+    it is the scorer's description (`6 words × 9 letters`), also in `expected_detail`.
+    """
+    extra = [c for c in SAMPLE_CSV_EXTRA if c in samples]
+    frame = samples[[*SAMPLE_COLUMNS, *extra]].copy()
     frame["passed"] = frame["passed"].fillna(False).astype(bool).map(
         {True: "true", False: "false"})
     frame["expected"] = frame["expected"].map(_expected_text)
+    if "expected_detail" in frame:
+        frame["expected"] = frame["expected"].where(frame["expected"].notna(),
+                                                    frame["expected_detail"])
     return frame
 
 

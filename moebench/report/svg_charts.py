@@ -8,8 +8,9 @@ use SVG `<title>` elements, which browsers show as tooltips.
 
 from __future__ import annotations
 
+import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from html import escape
 
@@ -24,6 +25,34 @@ _GRID = "#e6e6e6"
 def color(i: int) -> str:
     """The i-th series colour (cycles after ten)."""
     return PALETTE[i % len(PALETTE)]
+
+
+def name_color(name: str) -> int:
+    """The palette index a model name hashes to (stable across runs, reports, machines)."""
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=4).digest(), "big") % len(
+        PALETTE)
+
+
+def model_colors(names: Iterable[str]) -> dict[str, str]:
+    """Model name → colour, the same in every report: the palette slot its name hashes to.
+
+    When names of one report share a slot, the first in sorted order keeps it and the others
+    take the next slot no name of the report hashes to; every other name keeps its own slot,
+    so the result depends on the set of names, never on their order.
+    """
+    ordered = sorted(set(names))
+    keeper: dict[int, str] = {}
+    for name in ordered:
+        keeper.setdefault(name_color(name), name)
+    out = {name: PALETTE[slot] for slot, name in keeper.items()}
+    taken = set(keeper)
+    for name in (n for n in ordered if n not in out):
+        slot = name_color(name)
+        free = [(slot + step) % len(PALETTE) for step in range(1, len(PALETTE))]
+        slot = next((s for s in free if s not in taken), slot)  # > 10 models: colours repeat
+        taken.add(slot)
+        out[name] = PALETTE[slot]
+    return out
 
 
 def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
@@ -128,11 +157,14 @@ def pareto(points: Sequence[Point]) -> set[str]:
     return best
 
 
+Box = tuple[float, float, float, float]
+
+
 def scatter(points: Sequence[Point], x_title: str, y_title: str, width: int = 680,
             height: int = 400) -> str:
     """Accuracy (y, 0..1) against speed (x) with interval whiskers; Pareto points ringed."""
     pts = [p for p in points if _ok(p.x, p.y)]
-    left, right, top, bottom = 56, 24, 16, 48
+    left, right, top, bottom = 64, 24, 16, 48
     x_hi = max([_upper(p) for p in pts] or [1.0]) * 1.12
     xt = nice_ticks(0.0, x_hi)
     x = _Axis(0.0, xt[-1], left, width - right)
@@ -140,8 +172,9 @@ def scatter(points: Sequence[Point], x_title: str, y_title: str, width: int = 68
     body = _x_axis(x, xt, top, height - bottom, x_title)
     body += _y_axis(y, nice_ticks(0, 1, 4), left, width - right, y_title)
     front = pareto(pts)
-    # Labels must not cover any point's marker either, so every marker's box starts out placed.
-    placed = [(x(p.x) - 10, y(p.y) - 10, x(p.x) + 10, y(p.y) + 10) for p in pts]
+    # Labels must not cover any marker or whisker, nor leave the plot (tick labels lie outside).
+    placed = [b for p in pts for b in _marks(p, x, y)]
+    area = (left + 2, top, width - right, height - bottom - 2)
     for p in pts:
         px, py = x(p.x), y(p.y)
         tip = (f"{p.label}: accuracy {p.y:.1%} [{p.y_low:.1%}, {p.y_high:.1%}], "
@@ -157,33 +190,57 @@ def scatter(points: Sequence[Point], x_title: str, y_title: str, width: int = 68
             g.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="10" fill="none" '
                      f'stroke="#222" stroke-dasharray="3 2"/>')
         g.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="6" fill="{p.color}" stroke="#fff"/>')
-        lx, ly, anchor = _label_spot(px, py, p.label, placed, width - right)
+        lx, ly, anchor = _label_spot(px, py, p.label, placed, area)
         g.append(f'<text x="{lx:.1f}" y="{ly:.1f}" text-anchor="{anchor}" fill="#222">'
                  f'{escape(p.label)}</text></g>')
         body += g
     return _svg(width, height, body, f"{y_title} against {x_title}")
 
 
-def _label_spot(px: float, py: float, label: str,
-                placed: list[tuple[float, float, float, float]],
-                x_max: float) -> tuple[float, float, str]:
-    """Where to print a point's label: the first nearby spot not covering an earlier label.
+def _marks(p: Point, x: _Axis, y: _Axis) -> list[Box]:
+    """Boxes a label must not cover: the marker (with its Pareto ring) and both whiskers."""
+    px, py = x(p.x), y(p.y)
+    boxes = [(px - 11, py - 11, px + 11, py + 11)]
+    if _ok(p.y_low, p.y_high):
+        boxes.append((px - 2, y(p.y_high), px + 2, y(p.y_low)))
+    if p.x_low is not None and p.x_high is not None and _ok(p.x_low, p.x_high):
+        boxes.append((x(p.x_low), py - 2, x(p.x_high), py + 2))
+    return boxes
+
+
+def _overlap(a: Box, b: Box) -> float:
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    return w * h if w > 0 and h > 0 else 0.0
+
+
+def _label_spot(px: float, py: float, label: str, placed: list[Box],
+                area: Box) -> tuple[float, float, str]:
+    """Where to print a point's label: the nearby spot inside `area` covering the least of
+    the markers, whiskers and labels already placed (the first free one when there is one).
 
     Boxes are estimated (7 px per character, 13 px tall); good enough to keep a handful
     of model names legible without a layout engine.
     """
     w = 7.0 * len(label)
-    spots = [(12, -8), (12, 16), (-12, -8), (-12, 16), (12, -22), (-12, -22), (12, 30)]
-    if px + 12 + w > x_max:  # near the right edge: prefer the left side
-        spots = [s for s in spots if s[0] < 0] + [s for s in spots if s[0] > 0]
-    for dx, dy in spots:
-        x0 = px + dx if dx > 0 else px + dx - w
+    spots = [(14, -6), (14, 16), (-14, -6), (-14, 16), (14, -22), (-14, -22), (14, 30),
+             (-14, 30), (0, -18), (0, 30), (24, -34), (-24, -34), (24, 42), (-24, 42)]
+    best: tuple[float, float, Box, int, int] | None = None
+    for order, (dx, dy) in enumerate(spots):
+        x0 = px + dx if dx > 0 else (px + dx - w if dx < 0 else px - w / 2)
         box = (x0, py + dy - 11, x0 + w, py + dy + 2)
-        if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3]
-                   for b in placed):
+        outside = max(area[0] - box[0], 0) + max(box[2] - area[2], 0) + \
+            max(area[1] - box[1], 0) + max(box[3] - area[3], 0)
+        cost = sum(_overlap(box, b) for b in placed) + outside * 50
+        if best is None or (cost, order) < (best[0], best[1]):
+            best = (cost, order, box, dx, dy)
+        if cost == 0:
             break
+    assert best is not None
+    _, _, box, dx, dy = best
     placed.append(box)
-    return (px + dx, py + dy, "start" if dx > 0 else "end")
+    anchor = "start" if dx > 0 else ("end" if dx < 0 else "middle")
+    return (px + dx, py + dy, anchor)
 
 
 @dataclass(frozen=True)
@@ -210,7 +267,7 @@ def _quartiles(values: Sequence[float]) -> tuple[float, float, float]:
 def box_strip(dists: Sequence[Dist], x_title: str, width: int = 680) -> str:
     """Horizontal box plot per model (quartiles, median) over its jittered sample points."""
     rows = [d for d in dists if any(_ok(v) for v in d.values)]
-    left, right, top, row_h = 170, 24, 10, 34
+    left, right, top, row_h = _label_margin(d.label for d in rows), 24, 10, 34
     height = top + row_h * max(len(rows), 1) + 44
     vmax = max((v for d in rows for v in d.values if _ok(v)), default=1.0)
     xt = nice_ticks(0.0, vmax * 1.05)
@@ -224,7 +281,7 @@ def box_strip(dists: Sequence[Dist], x_title: str, width: int = 680) -> str:
         q1, med, q3 = _quartiles(warm)  # the box is warm latency, like the tables
         tip = f"{d.label}: warm median {med:.3g} s, quartiles {q1:.3g}–{q3:.3g} s, n={len(vals)}"
         body.append(f'<g><title>{escape(tip)}</title><text x="{left - 8}" y="{cy + 4:.1f}" '
-                    f'text-anchor="end" fill="#222">{escape(_short(d.label, 24))}</text>'
+                    f'text-anchor="end" fill="#222">{escape(_short(d.label, _LABEL_CHARS))}</text>'
                     f'<rect x="{x(q1):.1f}" y="{cy - 10:.1f}" width="{max(x(q3) - x(q1), 1):.1f}"'
                     f' height="20" fill="{d.color}" fill-opacity="0.18" stroke="{d.color}"/>'
                     f'<line x1="{x(med):.1f}" x2="{x(med):.1f}" y1="{cy - 12:.1f}" '
@@ -235,6 +292,16 @@ def box_strip(dists: Sequence[Dist], x_title: str, width: int = 680) -> str:
             body.append(f'<circle cx="{x(v):.1f}" cy="{cy + jitter:.1f}" r="{3.5 if cold else 2}"'
                         f' fill="{fill}" stroke="{d.color}" fill-opacity="0.55"/>')
     return _svg(width, height, body, f"{x_title} per model")
+
+
+#: longest row label drawn in full left of a chart (longer ones end in "…", full in the tooltip)
+_LABEL_CHARS = 32
+
+
+def _label_margin(labels: Iterable[str], bold: bool = False) -> float:
+    """Left margin that fits the longest row label (7.2 px per char, 8 when bold), ≥ 60 px."""
+    longest = max((min(len(s), _LABEL_CHARS) for s in labels), default=0)
+    return max(60.0, longest * (8.0 if bold else 7.2) + 16)
 
 
 def _short(text: str, limit: int) -> str:
@@ -255,7 +322,8 @@ class Bar:
 def grouped_bars(groups: Sequence[tuple[str, Sequence[Bar]]], x_title: str,
                  width: int = 680) -> str:
     """Horizontal bars (0..1) per group (task), one per model, with interval whiskers."""
-    left, right, top, bar_h, gap = 170, 24, 10, 13, 12
+    left = _label_margin((name for name, _ in groups), bold=True)
+    right, top, bar_h, gap = 24, 10, 13, 12
     n_bars = sum(len(b) for _, b in groups)
     height = top + n_bars * bar_h + gap * len(groups) + 44
     x = _Axis(0.0, 1.0, left, width - right)
@@ -264,7 +332,7 @@ def grouped_bars(groups: Sequence[tuple[str, Sequence[Bar]]], x_title: str,
     for name, bars in groups:
         body.append(f'<text x="{left - 8}" y="{cy + len(bars) * bar_h / 2 + 4:.1f}" '
                     f'text-anchor="end" font-weight="600" fill="#222">'
-                    f'{escape(_short(name, 24))}</text>')
+                    f'{escape(_short(name, _LABEL_CHARS))}</text>')
         for b in bars:
             tip = f"{name} · {b.label}: {b.value:.1%} [{b.low:.1%}, {b.high:.1%}]"
             body.append(f'<g><title>{escape(tip)}</title><rect x="{left}" y="{cy + 1:.1f}" '

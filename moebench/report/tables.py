@@ -43,19 +43,35 @@ def suites_table(suites: list[Any]) -> Table:
     return table
 
 
+def latency_delta_text(delta: Any, share: Any) -> str:
+    """`+0.12 s (+10%)`: how much slower (+) or faster (−) run B is than run A."""
+    if delta is None or delta != delta:
+        return "–"
+    pct = f" ({share * 100:+.0f}%)" if share is not None and share == share else ""
+    return f"{delta:+.2f} s{pct}".replace("-", "−")
+
+
 def run_comparison_table(frame: pd.DataFrame, run_a: str, run_b: str) -> Table:
-    """The paired run-vs-run table: accuracy of A and B on the same cases, CI, p, verdict."""
-    from moebench.report.html_report import fmt_p, fmt_pct, fmt_points
+    """The paired run-vs-run table: accuracy of A and B on the same cases, CI, p, verdict,
+    and the warm median latency of each run with its change (B − A)."""
+    from moebench.report.html_report import fmt_p, fmt_pct, fmt_points, fmt_secs
 
     table = Table(title=f"{run_a} (A) vs {run_b} (B), same cases", title_justify="left",
-                  box=box.SIMPLE_HEAD, show_edge=False, header_style="bold")
-    for name in ("model", "task", "n", "acc A", "acc B", "A − B [95% CI]", "p", "verdict"):
-        table.add_column(name, justify="right" if name in ("n", "p") else "left")
+                  box=box.SIMPLE_HEAD, show_edge=False, header_style="bold",
+                  caption="p50 = warm median latency in seconds; Δ = B − A",
+                  caption_justify="left")
+    for name in ("model", "task", "n", "acc A", "acc B", "A − B [95% CI]", "p", "verdict",
+                 "p50 A", "p50 B", "Δ p50"):
+        table.add_column(name, justify="left" if name in ("model", "task", "verdict") else
+                         "right", no_wrap=name != "model")
     for r in frame.itertuples(index=False):
         verdict = {"A better": f"{r.run_a} better", "B better": f"{r.run_b} better"}.get(
             r.verdict, r.verdict)
+        lat = (getattr(r, "latency_a", None), getattr(r, "latency_b", None))
         table.add_row(escape(str(r.model)), escape(str(r.task)), str(r.n), fmt_pct(r.acc_a),
                       fmt_pct(r.acc_b), f"{fmt_points(r.diff)} [{fmt_points(r.diff_low)}, "
                       f"{fmt_points(r.diff_high)}]", fmt_p(r.p_value).lstrip("= "),
-                      escape(verdict))
+                      escape(verdict), fmt_secs(lat[0]), fmt_secs(lat[1]),
+                      latency_delta_text(getattr(r, "latency_delta", None),
+                                         getattr(r, "latency_delta_pct", None)))
     return table

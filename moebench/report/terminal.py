@@ -33,7 +33,11 @@ if TYPE_CHECKING:
 
 
 class RichProgress:
-    """RunEvents drawn on `console` (stderr); use as a context manager around `runner.run`."""
+    """RunEvents drawn on `console` (stderr); use as a context manager around `runner.run`.
+
+    On a terminal: one bar for the whole run (samples done of all models, running accuracy,
+    errors so far) above one bar per model (task being run, ETA, last decode speed).
+    """
 
     def __init__(self, console: Console) -> None:
         self.console = console
@@ -44,9 +48,12 @@ class RichProgress:
             TextColumn("{task.fields[speed]}"), console=console, disable=not self.live,
             transient=False)
         self._task: TaskID | None = None
+        self._overall: TaskID | None = None
+        self._per_model = 0
         self._model = ""
         self._started = 0.0
         self._done = self._errors = 0
+        self.tally = RunningTally()
 
     def __enter__(self) -> RichProgress:
         self.progress.start()
@@ -55,10 +62,18 @@ class RichProgress:
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
 
+    def on_run_start(self, models: int, per_model: int) -> None:
+        """The overall bar: every sample of every model."""
+        self._per_model = per_model
+        self._overall = self.progress.add_task("all models", total=models * per_model,
+                                               speed=self.tally.text())
+
     def on_model_start(self, info: ModelInfo, total: int) -> None:
         """A new bar for the model (its warm-up is already done)."""
         self._model, self._started = info.name, time.perf_counter()
         self._done = self._errors = 0
+        if self._overall is not None and self._per_model > total:  # kept from before
+            self.progress.advance(self._overall, self._per_model - total)
         load = f" (loaded in {info.load_s:.1f} s)" if info.load_s is not None else ""
         if not self.live:
             self.console.print(f"{escape(info.name)}{load}: {total} samples to run",
@@ -66,9 +81,12 @@ class RichProgress:
         self._task = self.progress.add_task(escape(info.name), total=total, speed="")
 
     def on_sample(self, record: Record) -> None:
-        """Advance the bar; show the task being run and the last decode speed."""
+        """Advance the bars; show the task being run, the last decode speed, the tally."""
         self._done += 1
         self._errors += record.error is not None
+        self.tally.add(record)
+        if self._overall is not None:
+            self.progress.update(self._overall, advance=1, speed=self.tally.text())
         if self._task is None:
             return
         tps = record.completion.tokens_per_s if record.completion else None
@@ -84,11 +102,37 @@ class RichProgress:
         if not self.live:
             elapsed = time.perf_counter() - self._started
             self.console.print(f"{escape(info.name)}: {self._done} samples, {self._errors} "
-                               f"errors in {elapsed:.1f} s", soft_wrap=True, highlight=False)
+                               f"errors in {elapsed:.1f} s · run so far: "
+                               f"{self.tally.text(markup=False)}", soft_wrap=True,
+                               highlight=False)
 
     def on_note(self, message: str) -> None:
         """One dim line above the bars."""
         self.console.print(f"[dim]{escape(message)}[/]", soft_wrap=True, highlight=False)
+
+
+class RunningTally:
+    """Passed / scored and errors so far, over every model of the run."""
+
+    def __init__(self) -> None:
+        self.scored = self.passed = self.errors = 0
+
+    def add(self, record: Record) -> None:
+        """Count one sample (an error counts as an error, not as a scored sample)."""
+        if record.error is not None:
+            self.errors += 1
+        elif record.score is not None:
+            self.scored += 1
+            self.passed += bool(record.score.passed)
+
+    def text(self, markup: bool = True) -> str:
+        """`acc 75% (3/4) · 1 error`."""
+        acc = f"acc {self.passed / self.scored:.0%} ({self.passed}/{self.scored})" if (
+            self.scored) else "acc –"
+        errors = f"{self.errors} error{'s' if self.errors != 1 else ''}"
+        if markup and self.errors:
+            errors = f"[red]{errors}[/]"
+        return f"{acc} · {errors}"
 
 
 # ---- tables -----------------------------------------------------------------------------
@@ -106,18 +150,62 @@ def _ci(row: Any) -> str:
     return f"{row.accuracy_low * 100:.0f}–{row.accuracy_high * 100:.0f}%"
 
 
-def summary_table(summary: pd.DataFrame, title: str | None = None) -> Table:
-    """Rows model × suite/task: accuracy with its 95% CI, latency p50/p95, TTFT, tok/s, errors."""
+#: summary columns: (header, cell function); those in _OPTIONAL are dropped, first first,
+#: when the table would not fit the terminal (task names never wrap mid-word instead)
+_COLUMNS: tuple[tuple[str, Any], ...] = (
+    ("acc", lambda r: _num(r.accuracy * 100, ".0f", "%")), ("95% CI", _ci),
+    ("passed", lambda r: f"{r.passed}/{r.n}"), ("p50", lambda r: _num(r.latency_p50_s, ".2f")),
+    ("p95", lambda r: _num(r.latency_p95_s, ".2f")), ("TTFT", lambda r: _num(r.ttft_p50_s, ".2f")),
+    ("in tok", lambda r: _num(getattr(r, "prompt_tokens_p50", None), ".0f")),
+    ("prefill/s", lambda r: _num(getattr(r, "prefill_tokens_per_s", None), ".0f")),
+    ("out tok", lambda r: _num(getattr(r, "output_tokens_p50", None), ".0f")),
+    ("tok/s", lambda r: _num(r.tokens_per_s, ".1f")),
+    ("err", lambda r: f"[red]{r.errors}[/]" if r.errors else "0"),
+)
+_OPTIONAL = ("in tok", "out tok", "p95", "prefill/s", "TTFT", "passed", "95% CI")
+#: cells that replace the figures of a model whose load failed
+_FAILED_CELLS = {"acc": "[red]load failed[/]", "95% CI": "–"}
+_CAPTION = "seconds; in/out tok: median prompt/output tokens; prefill/s, tok/s: their speeds"
+
+
+def summary_table(summary: pd.DataFrame, title: str | None = None,
+                  width: int | None = None,
+                  failed: frozenset[tuple[str, str]] = frozenset()) -> Table:
+    """Rows model × suite/task: accuracy with its 95% CI, latency p50/p95, TTFT, tokens in and
+    out with their speeds (as `ollama run --verbose`), errors.
+
+    `width`: the terminal's width; optional columns are left out until the table fits.
+    Models in `failed` ((run_id, model) pairs whose load failed) say so in the accuracy cell.
+    """
+    shown = [name for name, _ in _COLUMNS]
+    table = _summary_table(summary, title, shown, failed)
+    for name in _OPTIONAL:
+        if width is None or _width(table) <= width:
+            break
+        shown.remove(name)
+        table = _summary_table(summary, title, shown, failed)
+    hidden = [name for name, _ in _COLUMNS if name not in shown]
+    table.caption = _CAPTION + (f"; hidden to fit {width} columns: {', '.join(hidden)}"
+                                if hidden else "")
+    return table
+
+
+def _width(table: Table) -> int:
+    return Console(width=1000).measure(table).maximum
+
+
+def _summary_table(summary: pd.DataFrame, title: str | None, shown: list[str],
+                   failed: frozenset[tuple[str, str]]) -> Table:
     table = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD,
-                  show_edge=False, padding=(0, 1, 0, 0), caption="latency, TTFT in seconds",
-                  caption_justify="left")
+                  show_edge=False, padding=(0, 1, 0, 0), caption_justify="left")
     runs = summary["run_id"].nunique() > 1  # several runs: say which row is which
     if runs:
         table.add_column("run", no_wrap=True)
     width = max([len(str(m)) for m in summary["model"]] + [5])
-    table.add_column("model", no_wrap=True, min_width=min(width, 40))
-    table.add_column("task", overflow="fold", min_width=10)
-    for name in ("acc", "95% CI", "passed", "p50", "p95", "TTFT", "tok/s", "err"):
+    table.add_column("model", no_wrap=True, min_width=min(width, 40), overflow="ellipsis")
+    table.add_column("task", no_wrap=True, overflow="ellipsis")
+    cells = [(name, fn) for name, fn in _COLUMNS if name in shown]
+    for name, _ in cells:
         table.add_column(name, justify="right", no_wrap=True)
     previous = None
     for row in summary.itertuples(index=False):
@@ -125,17 +213,20 @@ def summary_table(summary: pd.DataFrame, title: str | None = None) -> Table:
         model = "" if key == previous else escape(str(row.model))
         lead = ([row.run_id if key[0] != (previous or ("",))[0] else ""] if runs else [])
         previous = key
-        errors = f"[red]{row.errors}[/]" if row.errors else "0"
         task = row.task if row.task == row.suite else f"{row.suite}/{row.task}"
-        table.add_row(*lead, model, escape(str(task)), _num(row.accuracy * 100, ".0f", "%"), _ci(row),
-                      f"{row.passed}/{row.n}", _num(row.latency_p50_s, ".2f"),
-                      _num(row.latency_p95_s, ".2f"), _num(row.ttft_p50_s, ".2f"),
-                      _num(row.tokens_per_s, ".1f"), errors)
+        overrides = _FAILED_CELLS if key in failed else {}
+        table.add_row(*lead, model, escape(str(task)),
+                      *(overrides.get(name) or fn(row) for name, fn in cells))
     return table
 
 
 def model_line(row: Any) -> str:
-    """`name: load 1.2 s · 4.10 GB (100% GPU) · 8 experts, top-2 · 1 load` for one model."""
+    """`name: load 1.2 s · 4.10 GB (100% GPU) · 8 experts, top-2 · 1 load` for one model, or
+    `name: load failed: <reason> — <hint>` for one that could not be loaded."""
+    reason = load_error(row)
+    if reason is not None:
+        hint = (row.extra or {}).get("load_hint") if isinstance(row.extra, dict) else None
+        return f"{row.model}: load failed: {reason}" + (f" — {hint}" if hint else "")
     info = ModelInfo.from_row(row._asdict())
     parts = [f"load {_num(row.load_s, '.2f', ' s')}"]
     if info.size_bytes:
@@ -143,10 +234,21 @@ def model_line(row: Any) -> str:
         parts.append(f"memory {human_bytes(info.size_bytes)}{split}")
     if info.experts_line():
         parts.append(info.experts_line())
+    quantization = getattr(row, "quantization", None)
+    if isinstance(quantization, str) and quantization.startswith("GGUF"):
+        parts.append(quantization)  # torch runs of GGUF weights: `GGUF Q4_K_M · 4.8 bits/weight`
     loads = _int(row.loads)
     if loads is not None:
         parts.append(f"{loads} load{'s' if loads != 1 else ''}")
     return f"{row.model}: " + " · ".join(parts)
+
+
+def load_error(row: Any) -> str | None:
+    """The stored reason a model's load failed (models_frame row), or None."""
+    extra = getattr(row, "extra", None)
+    if isinstance(extra, dict) and extra.get("status") == "failed":
+        return str(extra.get("load_error") or "unknown error")
+    return None
 
 
 def _int(value: Any) -> int | None:
@@ -189,6 +291,9 @@ def print_table(console: Console, table: Table) -> None:
 def print_results(console: Console, summary: pd.DataFrame, models: pd.DataFrame,
                   title: str | None = None) -> None:
     """The results table and one line per model (load, memory, experts, loads)."""
-    print_table(console, summary_table(summary, title))
+    width = console.width if console.is_terminal else None
+    failed = frozenset((r.run_id, r.model) for r in models.itertuples(index=False)
+                       if load_error(r) is not None)
+    print_table(console, summary_table(summary, title, width=width, failed=failed))
     for row in models.itertuples(index=False):
         console.print(escape(model_line(row)), soft_wrap=True, highlight=False)

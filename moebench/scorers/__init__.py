@@ -10,7 +10,7 @@ those models when it reads a suite.
 Scoring is bounded and never crashes a run: a scorer sees at most the last `window`
 characters of the output (a final answer sits at the end; the cut is noted in the
 explanation), lone surrogates are replaced, and any exception becomes a `ScorerError`
-("scorer NAME: ...") that the runner stores as the sample's error with the output kept.
+(`ScorerFailed`, alias `ScorerError`) that the runner stores as the sample's error with the output kept.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from moebench.scorers.schema import CaseFields, NoFields, NoParams, ScorerParams
 from moebench.types import Score, ScorerSpec
 
 ScoreFn = Callable[[str, Mapping[str, Any], Mapping[str, Any]], Score]
+#: `fn(case, params) -> str`: what the scorer expects, in words ("6 words × 9 letters")
+DescribeFn = Callable[[Mapping[str, Any], Mapping[str, Any]], str]
 
 _THINK = re.compile(r"<think>.*?(</think>|$)", re.DOTALL | re.IGNORECASE)
 #: default tail a scorer sees (characters); scorers that need less or more say so
@@ -56,6 +58,7 @@ class ScorerEntry:
 
 
 _REGISTRY: dict[str, ScorerEntry] = {}
+_DESCRIBERS: dict[str, DescribeFn] = {}
 
 
 def scorer(
@@ -80,14 +83,31 @@ def scorer(
     return register
 
 
+def describes(name: str) -> Callable[[DescribeFn], DescribeFn]:
+    """Register `fn(case, params) -> str` saying what scorer `name` expects of a case."""
+
+    def register(fn: DescribeFn) -> DescribeFn:
+        _DESCRIBERS[name] = fn
+        return fn
+
+    return register
+
+
+_LOADED: list[bool] = []
+
+
 def _load_builtin() -> None:
-    # Imported for their @scorer side effect; kept here so the registry is always complete.
-    from moebench.scorers import entities, match, number, summary, word_length  # noqa: F401
+    # Imported for their @scorer side effect; kept here so the registry is always complete
+    # (a flag, not "is the registry empty": importing one scorer module first must not hide
+    # the others).
+    from moebench.scorers import entities, judge, match, number, summary, word_length  # noqa: F401
+
+    _LOADED.append(True)
 
 
 def registry() -> dict[str, ScorerEntry]:
     """All registered scorers by name."""
-    if not _REGISTRY:
+    if not _LOADED:
         _load_builtin()
     return _REGISTRY
 
@@ -117,7 +137,7 @@ def score_stripped(spec: ScorerSpec, stripped: str, case: Mapping[str, Any]) -> 
     """
     entry = registry().get(spec.name)
     if entry is None:
-        raise ScorerError(f"scorer {spec.name}: no such scorer — run `moebench suites validate`")
+        raise ScorerError("no such scorer — run `moebench suites validate`")
     text = _clean(stripped)
     cut = len(text) > entry.window
     if cut:
@@ -129,12 +149,32 @@ def score_stripped(spec: ScorerSpec, stripped: str, case: Mapping[str, Any]) -> 
         raise
     except Exception as error:  # noqa: BLE001 - any scorer failure is one error row, not a crash
         message = " ".join(str(error).split())[:200] or "no message"
-        raise ScorerError(f"scorer {spec.name}: {type(error).__name__}: {message}") from error
+        raise ScorerError(f"{type(error).__name__}: {message}") from error
     if not math.isfinite(value):
-        raise ScorerError(f"scorer {spec.name}: gave a non-finite score ({value})")
-    result = Score(min(1.0, max(0.0, value)), bool(result.passed), result.answer,
-                   result.explanation)
+        raise ScorerError(f"gave a non-finite score ({value})")
+    score, explanation = min(1.0, max(0.0, value)), result.explanation
+    if score >= 1.0 and not result.passed and "fail" not in explanation:
+        # A full score with a fail verdict must say why (the pass rule is stricter).
+        explanation = f"{explanation}; fail: the pass rule is stricter than the score".lstrip("; ")
+    result = Score(score, bool(result.passed), result.answer, explanation)
     if cut:
         note = f" (scored the last {entry.window:,} of {len(stripped):,} characters)"
         result = replace(result, explanation=result.explanation + note)
     return result
+
+
+def describe_expected(spec: ScorerSpec, case: Mapping[str, Any]) -> str:
+    """What the scorer `spec` names expects of `case`, in one line ('' when unknown).
+
+    Shown beside each sample (samples CSV, HTML, `moebench show`), also for scorers whose
+    case has no `expected` value (word_length: `6 words × 9 letters`).
+    """
+    registry()
+    describe = _DESCRIBERS.get(spec.name)
+    if describe is None:
+        expected = case.get("expected")
+        return "" if expected is None else str(expected)
+    try:
+        return describe(case, spec.params)
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return ""  # a malformed case still gets scored; its description stays empty

@@ -31,7 +31,10 @@ _STOPWORDS = frozenset(
 def _registry() -> Any:
     import pint
 
-    return pint.UnitRegistry()
+    try:  # pint's parsed-definitions cache (user cache dir): 10x faster set-up after the first
+        return pint.UnitRegistry(cache_folder=":auto:")
+    except (OSError, ValueError, TypeError):  # read-only home or no platformdirs: parse afresh
+        return pint.UnitRegistry()
 
 
 def is_stopword(word: str) -> bool:

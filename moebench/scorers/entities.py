@@ -17,8 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from moebench.scorers import scorer
 from moebench.scorers.schema import CaseFields, FiniteFloat
+from moebench.scorers import describes, scorer
 from moebench.scorers._numbers import format_number, normalize, numbers, parse_number
 from moebench.scorers._units import canonical_unit, is_noun, is_stopword
 from moebench.types import Score
@@ -174,6 +174,24 @@ def _f1(pred: list[Pair], gold: list[Pair]) -> tuple[float, int]:
 
 def _show(pairs: list[Pair]) -> str:
     return "; ".join(f"{format_number(v)} {u}".strip() for v, u in pairs) or "-"
+
+
+def _raw_pair(item: Any) -> str:
+    if isinstance(item, Mapping):
+        value = next((item[k] for k in item if str(k).lower() in _VALUE_KEYS), "?")
+        unit = next((item[k] for k in item if str(k).lower() in _UNIT_KEYS), "")
+        return f"{value} {unit}".strip()
+    if isinstance(item, list | tuple):
+        return " ".join(str(i) for i in item)
+    return str(item)
+
+
+@describes("entities")
+def describe_expected(case: Mapping[str, Any], params: Mapping[str, Any]) -> str:
+    """The expected pairs as written in the suite: `42 km; 30000 people`."""
+    raw = case.get("expected") or []
+    pairs = [_raw_pair(item) for item in (raw if isinstance(raw, list) else [raw])]
+    return f"{len(pairs)} pair{'s' if len(pairs) != 1 else ''}: " + ("; ".join(pairs) or "-")
 
 
 class Entity(BaseModel):

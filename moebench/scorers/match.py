@@ -16,8 +16,9 @@ import regex as re
 from pydantic import Field, field_validator, model_validator
 
 from moebench.errors import ScorerError
-from moebench.scorers import scorer
 from moebench.scorers.schema import CaseFields, MatchParams
+from moebench.errors import SuiteError
+from moebench.scorers import describes, scorer
 from moebench.types import Score
 
 _ANSWER_CHARS = 80
@@ -75,7 +76,7 @@ def check_pattern(pattern: str) -> str:
     try:
         _compile(pattern, 0)
     except ScorerError as error:
-        raise ValueError(str(error).removeprefix("scorer regex: ")) from None
+        raise ValueError(str(error)) from None
     return pattern
 
 
@@ -99,6 +100,30 @@ def _short(text: str) -> str:
 
 def _no_expected() -> Score:
     return Score(0.0, False, "", "the case has no `expected` value")
+
+
+def _flags(case: Mapping[str, Any], params: Mapping[str, Any]) -> str:
+    return " (case-sensitive)" if _option("case_sensitive", case, params, False) else ""
+
+
+@describes("exact")
+def describe_exact(case: Mapping[str, Any], params: Mapping[str, Any]) -> str:
+    """`exactly 'Paris'`."""
+    return f"exactly {str(case.get('expected'))!r}{_flags(case, params)}"
+
+
+@describes("contains")
+def describe_contains(case: Mapping[str, Any], params: Mapping[str, Any]) -> str:
+    """`contains: a, b`."""
+    expected = case.get("expected")
+    items = [str(i) for i in expected] if isinstance(expected, list | tuple) else [str(expected)]
+    return "contains: " + ", ".join(items) + _flags(case, params)
+
+
+@describes("regex")
+def describe_regex(case: Mapping[str, Any], params: Mapping[str, Any]) -> str:
+    """`matches /\\d+ km/`."""
+    return f"matches /{params.get('pattern') or case.get('expected')}/{_flags(case, params)}"
 
 
 @scorer("exact", params=MatchParams, case=MatchCase)
@@ -130,7 +155,7 @@ def _compile(pattern: str, flags: int) -> Any:
     try:
         return re.compile(pattern, flags | re.VERSION0)
     except (re.error, ValueError, OverflowError, RecursionError) as err:
-        raise ScorerError(f"scorer regex: invalid pattern {pattern[:80]!r} ({err}) — fix the "
+        raise ScorerError(f"invalid pattern {pattern[:80]!r} ({err}) — fix the "
                           "task's `pattern` (or the case's `expected`)") from None
 
 
@@ -146,7 +171,7 @@ def regex(text: str, case: Mapping[str, Any], params: Mapping[str, Any]) -> Scor
     try:
         m = _compile(str(pattern), flags).search(text, timeout=REGEX_TIMEOUT_S)
     except TimeoutError:
-        raise ScorerError(f"scorer regex: /{str(pattern)[:60]}/ took over "
+        raise ScorerError(f"/{str(pattern)[:60]}/ took over "
                           f"{REGEX_TIMEOUT_S * 1000:.0f} ms on {len(text):,} characters — "
                           "simplify the pattern (nested repeats backtrack)") from None
     if not m:

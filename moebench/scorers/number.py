@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import Field
 
-from moebench.scorers import scorer
 from moebench.scorers.schema import CaseFields, FiniteFloat, ScorerParams
+from moebench.scorers import describes, scorer
 from moebench.scorers._numbers import (
     Number,
     format_number,
@@ -90,6 +90,16 @@ def _matches(got: Number, expected: float, tolerance: float | None) -> bool:
         tolerance = DEFAULT_TOLERANCE
     return any(math.isclose(c, expected, rel_tol=tolerance, abs_tol=tolerance * 1e-3)
                for c in candidates)
+
+
+@describes("number")
+def describe_expected(case: Mapping[str, Any], params: Mapping[str, Any]) -> str:
+    """`18` (or `0.3 ± 1% relative` when the case sets a tolerance)."""
+    expected = parse_number(case.get("expected"))
+    if expected is None:
+        return f"{case.get('expected')!r} (not a number)"
+    tolerance = case.get("tolerance", params.get("tolerance"))
+    return format_number(expected) + (f" ± {float(tolerance):g} relative" if tolerance else "")
 
 
 #: the final answer sits at the end; number words make normalising ~13 µs a character

@@ -15,8 +15,8 @@ from typing import Any
 
 from pydantic import Field
 
-from moebench.scorers import scorer
 from moebench.scorers.schema import CaseFields, ScorerParams
+from moebench.scorers import describes, scorer
 from moebench.types import Score
 
 _LABEL = re.compile(r"^\s*(?:#+\s*)?(?:\*\*|__)?\s*(?:one[- ]sentence\s+)?summary\s*(?:\*\*|__)?"
@@ -37,10 +37,32 @@ def _segmenter() -> Any:
     return pysbd.Segmenter(language="en", clean=False)
 
 
+def _import_rouge() -> tuple[Any, Any, Any, Any]:
+    """nltk's Porter stemmer and rouge-score, without the scipy nltk drags in.
+
+    `import nltk` imports scipy (stats, sparse: 1 s or more) for collocation tests and
+    parsers we never run, each behind `try: ... except ImportError`. Hiding scipy for that
+    one import (when nothing has loaded it yet) makes `rescore` start 3x faster and leaves
+    scipy importable afterwards.
+    """
+    import sys
+
+    hidden = [] if "nltk" in sys.modules else [
+        m for m in ("scipy.stats", "scipy.sparse") if m not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]  # importing it -> ImportError
+    try:
+        from nltk.stem import porter
+        from rouge_score import rouge_scorer, tokenize, tokenizers
+    finally:
+        for name in hidden:
+            del sys.modules[name]
+    return porter, rouge_scorer, tokenize, tokenizers
+
+
 @cache
 def _rouge() -> Any:
-    from nltk.stem import porter
-    from rouge_score import rouge_scorer, tokenize, tokenizers
+    porter, rouge_scorer, tokenize, tokenizers = _import_rouge()
 
     stem = lru_cache(maxsize=65536)(porter.PorterStemmer().stem)
 
@@ -92,6 +114,28 @@ def _as_list(value: Any) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]
 
 
+def _fail_reasons(count: int, limit: int, missing: list[str]) -> list[str]:
+    reasons = ["empty"] if count == 0 else []
+    if count > limit:
+        reasons.append(f"{count} sentences > max {limit}")
+    if missing:
+        reasons.append(f"{len(missing)} term{'s' if len(missing) != 1 else ''} not mentioned")
+    return reasons
+
+
+@describes("summary")
+def describe_expected(case: Mapping[str, Any], params: Mapping[str, Any]) -> str:
+    """`≤ 1 sentence; mentions: Kalo, kite; ROUGE-L vs reference`."""
+    limit = int(case.get("max_sentences", params.get("max_sentences", 1)))
+    parts = [f"≤ {limit} sentence{'s' if limit != 1 else ''}"]
+    terms = _as_list(case.get("must_mention"))
+    if terms:
+        parts.append("mentions: " + ", ".join(terms))
+    if case.get("reference"):
+        parts.append("score ROUGE-L vs reference")
+    return "; ".join(parts)
+
+
 class SummaryParams(ScorerParams):
     """Parameters of `summary`."""
 
@@ -129,6 +173,8 @@ def summary(text: str, case: Mapping[str, Any], params: Mapping[str, Any]) -> Sc
     notes = [f"{count} sentence{'s' if count != 1 else ''} (max {limit})"]
     if missing:
         notes.append("missing: " + ", ".join(missing))
+    if not passed:
+        notes.append("fail: " + ", ".join(_fail_reasons(count, limit, missing)))
     reference = case.get("reference")
     if reference and body:
         score = _rouge().score(str(reference), body)["rougeL"].fmeasure

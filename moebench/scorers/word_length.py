@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import Field
 
-from moebench.scorers import scorer
 from moebench.scorers.schema import CaseFields, ScorerParams
+from moebench.scorers import describes, scorer
 from moebench.scorers._lexicon import why_not_word
 from moebench.types import Score
 
@@ -103,13 +103,36 @@ def _judge(word: str, letters: int) -> str | None:
     return next((r for r in reasons if r), None)
 
 
-def _explain(valid: list[str], rejected: list[tuple[str, str]], dupes: list[str]) -> str:
-    text = f"{len(valid)} valid: {', '.join(valid) or '-'}"
+def _explain(valid: list[str], rejected: list[tuple[str, str]], dupes: list[str],
+             count: int) -> str:
+    text = f"{len(valid)} valid of {count} asked: {', '.join(valid) or '-'}"
     if rejected:
         text += "; rejected: " + ", ".join(f"{w} ({why})" for w, why in rejected)
     if dupes:
         text += "; duplicates: " + ", ".join(dupes)
+    if len(valid) > count:  # score is capped at 1.00, yet exactly `count` were asked
+        text += f"; fail: {len(valid) - count} more than asked"
+    elif len(valid) < count:
+        text += f"; fail: {count - len(valid)} short"
     return text
+
+
+def _asked(case: Mapping[str, Any], params: Mapping[str, Any]) -> tuple[int, int]:
+    """(count, letters) the case asks for (case fields win over task parameters)."""
+    return (int(case.get("count", params.get("count", 1))),
+            int(case.get("letters", params.get("letters", 0))))
+
+
+@describes("word_length")
+def describe_expected(case: Mapping[str, Any], params: Mapping[str, Any]) -> str:
+    """`6 words × 9 letters`: what a case of this scorer expects."""
+    count, letters = _asked(case, params)
+    return f"{count} word{'s' if count != 1 else ''} × {letters} letters"
+
+
+def word_length(text: str, case: Mapping[str, Any], params: Mapping[str, Any]) -> Score:
+    """Score min(valid, count)/count for distinct real words with exactly `letters` letters."""
+    count, letters = _asked(case, params)
 
 
 #: a list of words is short; this many characters holds hundreds of them
@@ -145,10 +168,10 @@ def word_length(text: str, case: Mapping[str, Any], params: Mapping[str, Any]) -
         return _too_many(words, count)
     if not words:
         why = "refusal" if _REFUSAL.search(text) else "no list of words found"
-        return Score(0.0, False, "", why)
+        return Score(0.0, False, "", f"0 valid of {count} asked: {why}")
     verdicts = [(w, _judge(w, letters)) for w in words]
     valid = [w for w, why in verdicts if why is None]
     rejected = [(w, why) for w, why in verdicts if why is not None]
     score = min(len(valid), count) / count if count > 0 else 0.0
     return Score(score, len(valid) == count, ", ".join(words)[:80],
-                 _explain(valid, rejected, dupes))
+                 _explain(valid, rejected, dupes, count))

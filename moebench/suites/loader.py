@@ -34,7 +34,8 @@ from moebench.suites.rules import (
     type_name,
 )
 from moebench.suites.yaml_lines import YamlDoc, YamlPath, YamlSyntaxError, parse_yaml
-from moebench.errors import SuiteError
+from moebench.errors import MoebenchError, SuiteError
+from moebench.suites.generators import GenerateSpec, task_cases
 from moebench.types import GENERATION_KEYS, Request, ScorerSpec
 
 SUITE_SUFFIXES = (".yaml", ".yml")
@@ -93,7 +94,10 @@ class _TaskModel(BaseModel):
     system: str | None = Field(default=None, description="system message template")
     options: GenerationOptions = Field(default_factory=GenerationOptions,
                                        description="overrides the suite's options")
-    cases: list[Any] = Field(description="the cases (at least one)")
+    cases: list[Any] = Field(default_factory=list,
+                             description="the cases (with `generate:`, may be left out)")
+    generate: GenerateSpec | None = Field(
+        default=None, description="generated cases, after any literal `cases`")
 
 
 class _CaseModel(BaseModel):
@@ -111,6 +115,7 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "suite": tuple(_SuiteModel.model_fields),
     "task": tuple(_TaskModel.model_fields),
     "options": GENERATION_KEYS,
+    "generate": tuple(GenerateSpec.model_fields),
 }
 _ALL_KEYS = sorted({key for keys in _KNOWN_KEYS.values() for key in keys} | {"id"})
 
@@ -213,7 +218,8 @@ def _without_knock_ons(items: list[Any]) -> list[Any]:
 
 def _add_pydantic_error(item: Any, path: YamlPath, kind: str, problems: Problems) -> None:
     loc = (*path, *item["loc"])
-    kind_here = "options" if len(item["loc"]) > 1 and item["loc"][-2] == "options" else kind
+    parent = item["loc"][-2] if len(item["loc"]) > 1 else None
+    kind_here = parent if parent in ("options", "generate") else kind
     if item["type"] == "extra_forbidden":
         key = str(loc[-1])
         what = "option" if kind_here == "options" else "key"
@@ -313,14 +319,18 @@ def _build_task(raw: Any, index: int, suite_options: dict[str, Any],
     model = _validate(_TaskModel, raw, path, "task", problems)
     if model is None:
         return None
+    model, generated = _generated(model, path, problems)
+    if generated is None:
+        return None
     ctx = _task_context(model, path, suite_options, problems, len(problems.items) == before)
-    if not model.cases:
-        problems.add((*path, "cases"), "needs at least one case")
+    raw_cases = [((*path, "cases", j), c) for j, c in enumerate(model.cases)]
+    raw_cases += [((*path, "generate"), c) for c in generated]
+    if not raw_cases:
+        problems.add((*path, "cases"), "needs at least one case (or `generate:`)")
         return None
     cases: list[Case] = []
     first_line: dict[str, int] = {}
-    for j, raw_case in enumerate(model.cases):
-        case_path = (*path, "cases", j)
+    for case_path, raw_case in raw_cases:
         case = _build_case(raw_case, case_path, ctx, problems)
         case_id = case.id if case else _raw_id(raw_case)
         if case_id is not None and case_id in first_line:
@@ -331,9 +341,23 @@ def _build_task(raw: Any, index: int, suite_options: dict[str, Any],
             first_line[case_id] = problems.doc.line_of((*case_path, "id")) if problems.doc else 1
         if case is not None:
             cases.append(case)
-    if len(cases) != len(model.cases):
+    if len(cases) != len(raw_cases):
         return None
     return Task(model.name, tuple(cases), ctx.scorer, model.description)
+
+
+def _generated(model: _TaskModel, path: YamlPath,
+               problems: Problems) -> tuple[_TaskModel, list[Any] | None]:
+    """(task with the family's scorer/prompt where it gives none, generated cases or None)."""
+    if model.generate is None:
+        return model, []
+    try:
+        defaults, cases = task_cases(model.generate)
+    except MoebenchError as error:
+        problems.add((*path, "generate"), str(error))
+        return model, None
+    return model.model_copy(update={k: v for k, v in defaults.items()
+                                    if getattr(model, k) is None}), cases
 
 
 def _raw_id(raw: Any) -> str | None:

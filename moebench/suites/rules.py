@@ -135,6 +135,9 @@ def check_case_fields(spec: ScorerSpec, fields: Mapping[str, Any]) -> None:
     """
     from moebench.scorers import registry
 
+    if spec.name == "judge" and not (spec.params.get("model") and spec.params.get("rubric")):
+        raise Invalid("scorer 'judge' needs `model:` and `rubric:` "
+                      "(e.g. {type: judge, model: qwen3:4b, backend: ollama, rubric: ...})")
     entry = registry()[spec.name]
     for loc, kind, message in schema_errors(entry.case_model, {**spec.params, **fields}):
         name = str(loc[0]) if loc else ""

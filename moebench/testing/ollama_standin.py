@@ -34,11 +34,12 @@ Constructor keyword arguments (all optional; or pass `config=StandinConfig(...)`
   host, port        bind address (default 127.0.0.1, an ephemeral port)
 Attributes: `url`, `state` (models, loaded models), `stats` (requests, by_path, loads per
 model, max_in_flight, max_pending, log of (method, path, body)), `faults` (`fail_next`,
-`drop_next`, `delay_next`, `clear`).
+`drop_next`, `delay_next`, `fail_every`, `drop_every`, `trickle_next`, `bad_line_next`,
+`die_after`, `fail_loads`, `clear`). `kill()` stops the server like a killed process.
 
 Run as a process: `python -m moebench.testing.ollama_standin --port 0 [--token-delay S]
 [--load-delay S] [--parallel N] [--model NAME ...] [--responder module:function]
-[--answer TEXT]`; it prints `listening on http://127.0.0.1:PORT` once ready and serves until
+[--answer TEXT] [--rates PP,TG]` (`--rates`: timed models, see `standin_speed`); it prints `listening on http://127.0.0.1:PORT` once ready and serves until
 killed.
 """
 
@@ -56,6 +57,7 @@ from moebench.testing.standin_engine import (
 )
 from moebench.testing.openai_routes import OPENAI_ROUTES
 from moebench.testing.standin_http import Handler, StandinRequest, _Server
+from moebench.testing.standin_speed import timed
 from moebench.testing.standin_models import (
     DEFAULT_INSTALLED, LIBRARY, FakeModel, normalize_name, ps_entry, show_payload, tags_entry,
     utc_now,
@@ -176,6 +178,10 @@ def _generation_route(kind: str) -> Handler:
         except ValueError as error:
             return req.send_json({"error": str(error)}, 400)
         messages = _messages(kind, body)
+        unloading = parse_keep_alive(body.get("keep_alive"), 1) == 0
+        refusal = None if unloading else standin.state.faults.load_failure(model)
+        if refusal is not None:  # the runner cannot start: Ollama answers before streaming
+            return req.send_json({"error": refusal[1]}, refusal[0])
         if not any(str(m.get("content") or "") for m in messages):
             return _load_only(standin, req, kind, model, body)
         if standin.state.queue_full():
@@ -317,6 +323,10 @@ class OllamaStandin:
         """Fault injection (`fail_next`, `drop_next`, `delay_next`, `clear`)."""
         return self.state.faults
 
+    def kill(self) -> None:
+        """Die like a killed server: cut every connection, refuse new ones."""
+        self._httpd.die()
+
     def add_route(self, method: str, path: str, handler: Handler) -> None:
         """Add or replace a route on this instance only."""
         self.routes.setdefault(path, {})[method.upper()] = handler
@@ -356,6 +366,20 @@ def _fixed(text: str) -> Callable[..., str]:
     return lambda model, messages, options: text
 
 
+def _arm_from_args(server: OllamaStandin, args: argparse.Namespace) -> None:
+    """The script's fault flags."""
+    for model, message in args.fail_load:
+        server.faults.fail_loads(model, message)
+    if args.fail_every:
+        server.faults.fail_every(args.fail_every)
+    if args.drop_every:
+        server.faults.drop_every(args.drop_every)
+    if args.no_usage:
+        from moebench.testing.openai_routes import chat_completions
+
+        server.add_route("POST", "/v1/chat/completions", chat_completions(usage=False))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Script entry point: serve until killed."""
     parser = argparse.ArgumentParser(description="Ollama stand-in server for tests/benchmarks.")
@@ -368,15 +392,29 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--parallel", type=int, default=1)
     parser.add_argument("--responder", help="module:function returning the answer text")
     parser.add_argument("--answer", help="answer every prompt with this text")
+    parser.add_argument("--fail-load", nargs=2, action="append", default=[],
+                        metavar=("MODEL", "MESSAGE"), help="every load of MODEL answers 500")
+    parser.add_argument("--fail-every", type=int, default=0, metavar="N",
+                        help="answer every N-th generation request with 500")
+    parser.add_argument("--drop-every", type=int, default=0, metavar="N",
+                        help="cut every N-th generation stream after one chunk")
+    parser.add_argument("--no-usage", action="store_true",
+                        help="/v1/chat/completions streams carry no usage (like llama.cpp)")
+    parser.add_argument("--rates", metavar="PP,TG",
+                        help="make every model timed: prompt and generation tok/s")
     args = parser.parse_args(argv)
     responder = _load_responder(args.responder) if args.responder else canned_responder
     if args.answer is not None:
         responder = _fixed(args.answer)
-    server = OllamaStandin(models=args.model or DEFAULT_INSTALLED, host=args.host,
+    models = _resolve_models(args.model or DEFAULT_INSTALLED)
+    if args.rates:
+        models = timed(models, args.rates)
+    server = OllamaStandin(models=models, host=args.host,
                            port=args.port, token_delay=args.token_delay,
                            first_token_delay=args.first_token_delay,
                            load_delay=args.load_delay, parallel=args.parallel,
                            responder=responder)
+    _arm_from_args(server, args)
     print(f"listening on {server.url}", flush=True)
     try:
         server.serve_forever()

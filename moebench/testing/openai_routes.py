@@ -7,7 +7,8 @@ error objects. Generation runs on the stand-in's own engine (`standin.state.gene
 queueing, loads, token delays, counters and the armed faults (`fail_next`, `drop_next`,
 `delay_next`) apply here exactly as on `/api/chat`.
 
-`OPENAI_ROUTES` is merged into the stand-in's route table. Tests that need more than Ollama
+`OPENAI_ROUTES` is merged into the stand-in's route table. `chat_completions(usage=False)` streams without any usage
+chunk, as llama.cpp's server does. Tests that need more than Ollama
 does (Ollama ignores API keys and never rate-limits) install per-instance variants:
 
     server.add_route("POST", "/v1/chat/completions", chat_completions(api_key="sk-good"))
@@ -36,7 +37,7 @@ _ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error",
 #: OpenAI request keys → Ollama runner options (notes §2.12; `max_completion_tokens` is ignored)
 _OPTION_KEYS = {"max_tokens": "num_predict", "temperature": "temperature", "top_p": "top_p",
                 "seed": "seed", "stop": "stop", "frequency_penalty": "frequency_penalty",
-                "presence_penalty": "presence_penalty"}
+                "presence_penalty": "presence_penalty", "ignore_eos": "ignore_eos"}
 
 
 def send_error(req: StandinRequest, status: int, message: str,
@@ -74,8 +75,11 @@ def models_route(api_key: str | None = None) -> Handler:
     return handle
 
 
-def chat_completions(api_key: str | None = None) -> Handler:
-    """`POST /v1/chat/completions`, streaming (SSE) or not; `api_key` makes the key required."""
+def chat_completions(api_key: str | None = None, usage: bool = True) -> Handler:
+    """`POST /v1/chat/completions`, streaming (SSE) or not; `api_key` makes the key required.
+
+    `usage=False` never sends token usage in streams, even when asked (llama.cpp's server).
+    """
 
     def handle(standin: OllamaStandin, req: StandinRequest) -> None:
         arrival = time.perf_counter_ns()
@@ -91,13 +95,16 @@ def chat_completions(api_key: str | None = None) -> Handler:
         model = standin.state.find(name) if name else None
         if model is None:
             return send_error(req, 404, f"model '{name}' not found")
+        refusal = standin.state.faults.load_failure(model)
+        if refusal is not None:
+            return send_error(req, refusal[0], refusal[1])
         if standin.state.queue_full():
             return send_error(req, 503, "server busy, please try again.  maximum pending "
                                         "requests exceeded")
         options = {ours: body[theirs] for theirs, ours in _OPTION_KEYS.items()
                    if body.get(theirs) is not None}
         run = standin.state.generation(model, messages, options, None, None, arrival)
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        include_usage = usage and bool((body.get("stream_options") or {}).get("include_usage"))
         try:
             if body.get("stream"):
                 _stream(req, name, run, include_usage)

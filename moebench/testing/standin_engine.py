@@ -21,12 +21,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from moebench.testing.standin_models import FOREVER, FakeModel, normalize_name
+from moebench.testing.standin_speed import (
+    SpeedSim, extend_output, is_timed, pace, prompt_pieces,
+)
 
 #: responder(model, messages, options) -> answer text (may start with `<think>…</think>`)
 Responder = Callable[[str, Sequence[Mapping[str, Any]], Mapping[str, Any]], str]
 
 #: the paths a fault applies to unless told otherwise: the generation endpoints
 GENERATION_PATHS = ("/api/chat", "/api/generate", "/v1/chat/completions")
+#: fault kinds that act on a streamed body (not taken by unstreamed requests such as warm-ups)
+STREAM_KINDS = ("drop", "badline", "trickle")
 _GO_DURATION = re.compile(r"(-?\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _UNIT_S = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -78,7 +83,11 @@ class Stats:
 
 @dataclass
 class Fault:
-    """One armed fault: `kind` is "status", "drop" or "delay"."""
+    """One armed fault: `kind` is "status", "drop", "delay", "trickle", "badline" or "die".
+
+    A one-shot fault applies to the next `remaining` matching requests; a periodic one
+    (`every` > 0) to every `every`-th matching request, for as long as it is armed.
+    """
 
     kind: str
     remaining: int
@@ -88,6 +97,10 @@ class Fault:
     clean: bool = False
     seconds: float = 0.0
     paths: tuple[str, ...] = GENERATION_PATHS
+    every: int = 0
+    seen: int = 0
+    #: "badline": the raw bytes sent instead of the next NDJSON line
+    line: bytes = b"this is not json\n"
 
 
 class Faults:
@@ -96,11 +109,16 @@ class Faults:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._armed: list[Fault] = []
+        #: lower-cased full model name → (status, message) every load of it answers
+        self.load_failures: dict[str, tuple[int, str]] = {}
 
     def fail_next(self, n: int = 1, status: int = 500, message: str = "internal server error",
-                  paths: tuple[str, ...] = GENERATION_PATHS) -> None:
-        """The next n requests answer `status` with `{"error": message}` before any streaming."""
-        self._arm(Fault("status", n, status=status, message=message, paths=paths))
+                  paths: tuple[str, ...] = GENERATION_PATHS,
+                  retry_after: float = 0.0) -> None:
+        """The next n requests answer `status` with `{"error": message}` before any streaming
+        (with a `Retry-After: retry_after` header when it is > 0)."""
+        self._arm(Fault("status", n, status=status, message=message, paths=paths,
+                        seconds=retry_after))
 
     def drop_next(self, n: int = 1, after_chunks: int = 1, clean: bool = False,
                   paths: tuple[str, ...] = GENERATION_PATHS) -> None:
@@ -113,25 +131,78 @@ class Faults:
         """The next n requests sleep `seconds` before answering (for timeout tests)."""
         self._arm(Fault("delay", n, seconds=seconds, paths=paths))
 
+    def fail_every(self, n: int, status: int = 500, message: str = "internal server error",
+                   paths: tuple[str, ...] = GENERATION_PATHS) -> None:
+        """Every n-th matching request answers `status` with `{"error": message}`."""
+        self._arm(Fault("status", 1, status=status, message=message, paths=paths, every=n))
+
+    def drop_every(self, n: int, after_chunks: int = 1, clean: bool = False,
+                   paths: tuple[str, ...] = GENERATION_PATHS) -> None:
+        """Every n-th matching stream is cut after K chunks (see `drop_next`)."""
+        self._arm(Fault("drop", 1, after_chunks=after_chunks, clean=clean, paths=paths,
+                        every=n))
+
+    def trickle_next(self, n: int = 1, byte_delay: float = 0.05,
+                     paths: tuple[str, ...] = GENERATION_PATHS) -> None:
+        """The next n streams send their body one byte at a time, `byte_delay` apart (a
+        server that never goes quiet long enough for a per-read timeout)."""
+        self._arm(Fault("trickle", n, seconds=byte_delay, paths=paths))
+
+    def bad_line_next(self, n: int = 1, line: bytes = b"this is not json\n",
+                      after_chunks: int = 1,
+                      paths: tuple[str, ...] = GENERATION_PATHS) -> None:
+        """The next n streams send `line` (invalid JSON, `[1]`, `{"done": "x"}`, ...) after
+        K good chunks, then end the body."""
+        self._arm(Fault("badline", n, line=line, after_chunks=after_chunks, paths=paths))
+
+    def die_after(self, n: int, paths: tuple[str, ...] = GENERATION_PATHS) -> None:
+        """The server dies on the n-th matching request from now: every connection is cut and
+        the port stops listening (connections are refused from then on)."""
+        self._arm(Fault("die", 1, paths=paths, every=n))
+
+    def fail_loads(self, model: str, message: str, status: int = 500) -> None:
+        """Every request that would load `model` answers `status` `{"error": message}`, as
+        Ollama does for a model that does not fit (`model requires more system memory ...`)
+        or whose runner crashes (`llama runner process has terminated: exit status 2`)."""
+        with self._lock:
+            self.load_failures[normalize_name(model).lower()] = (status, message)
+
+    def load_failure(self, model: FakeModel) -> tuple[int, str] | None:
+        """(status, message) when loads of `model` are set to fail."""
+        with self._lock:
+            return self.load_failures.get(model.full_name.lower())
+
     def clear(self) -> None:
-        """Disarm everything."""
+        """Disarm everything (load failures included)."""
         with self._lock:
             self._armed.clear()
+            self.load_failures.clear()
 
     def _arm(self, fault: Fault) -> None:
         with self._lock:
             self._armed.append(fault)
 
-    def take(self, path: str) -> list[Fault]:
-        """Consume one use of every armed fault that matches `path` (one per kind)."""
+    def take(self, path: str, streaming: bool = True) -> list[Fault]:
+        """Consume one use of every armed fault that matches `path` (one per kind); the
+        faults that act on a streamed body only match streamed requests."""
         taken: list[Fault] = []
         with self._lock:
             for fault in list(self._armed):
-                if path in fault.paths and all(f.kind != fault.kind for f in taken):
-                    taken.append(fault)
-                    fault.remaining -= 1
-                    if fault.remaining <= 0:
-                        self._armed.remove(fault)
+                if path not in fault.paths or any(f.kind == fault.kind for f in taken):
+                    continue
+                if fault.kind in STREAM_KINDS and not streaming:
+                    continue
+                if fault.every > 0:  # periodic: counts every matching request
+                    fault.seen += 1
+                    if fault.seen % fault.every == 0:
+                        taken.append(fault)
+                        if fault.kind == "die":
+                            self._armed.remove(fault)
+                    continue
+                taken.append(fault)
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    self._armed.remove(fault)
         return taken
 
 
@@ -166,6 +237,8 @@ class StandinState:
         #: full name → (expires_at, num_ctx) of resident models
         self.loaded: dict[str, tuple[datetime, int]] = {}
         self._slots = threading.Semaphore(max(1, config.parallel))
+        #: prompt caches and rate jitter of timed models (`standin_speed`)
+        self.speed = SpeedSim()
         self._load_lock = threading.Lock()
 
     # ---- bookkeeping -------------------------------------------------------------------
@@ -175,6 +248,11 @@ class StandinState:
             self.stats.requests += 1
             self.stats.by_path[path] += 1
             self.stats.log.append((method, path, body))
+
+    def refuses_load(self, body: Mapping[str, Any]) -> bool:
+        """True when `body` asks for a model whose loads are set to fail (`fail_loads`)."""
+        model = self.find(str(body.get("model") or "")) if body.get("model") else None
+        return model is not None and self.faults.load_failure(model) is not None
 
     def find(self, name: str) -> FakeModel | None:
         """An installed model by (case-insensitive, tag-defaulted) name."""
@@ -260,18 +338,26 @@ class StandinState:
              arrival_ns: int) -> Iterator[tuple[str, str] | dict[str, Any]]:
         load_ns = self.ensure_loaded(model, num_ctx)
         pieces, done_reason = self._pieces(model, messages, options, think)
-        prompt_tokens = 10 + sum(len(split_tokens(str(m.get("content", "")))) for m in messages)
+        prompt = prompt_pieces(messages, split_tokens)
+        prompt_tokens = len(prompt)
+        timing = self.speed.timing(model, prompt, self.config.token_delay,
+                                   self.config.first_token_delay)
+        if is_timed(model):
+            pieces, done_reason = extend_output(model, pieces, options)
         t0 = time.perf_counter_ns()
-        time.sleep(self.config.first_token_delay)
+        time.sleep(timing.prompt_s)
         t1 = time.perf_counter_ns()
-        for piece in pieces:
-            time.sleep(self.config.token_delay)
+        for i, piece in enumerate(pieces):
+            pace(t1, (i + 1) * timing.token_s)  # on a schedule: per-token overheads don't add up
             yield piece
         t2 = time.perf_counter_ns()
+        prompt_ns, eval_ns = t1 - t0, t2 - t1
+        if is_timed(model):  # report the configured work, not a busy machine's sleep overshoot
+            prompt_ns, eval_ns = timing.durations_ns(len(pieces))
         yield {"done_reason": done_reason, "total_duration": t2 - arrival_ns,
                "load_duration": load_ns, "prompt_eval_count": prompt_tokens,
-               "prompt_eval_duration": max(t1 - t0, 1_000),
-               "eval_count": len(pieces), "eval_duration": max(t2 - t1, 1_000)}
+               "prompt_eval_duration": max(prompt_ns, 1_000),
+               "eval_count": len(pieces), "eval_duration": max(eval_ns, 1_000)}
 
     def _pieces(self, model: FakeModel, messages: Sequence[Mapping[str, Any]],
                 options: Mapping[str, Any], think: Any) -> tuple[list[tuple[str, str]], str]:

@@ -2,15 +2,17 @@
 
 `StandinRequest` is what every route handler receives: it reads the JSON body (answering 400
 the way Ollama does), writes JSON / plain-text responses in one send, streams chunked bodies
-(NDJSON or SSE), and applies the armed faults (status errors, delays, dropped streams) before
-and during a response. Routing is looked up in the owning `OllamaStandin.routes`.
+(NDJSON or SSE), and applies the armed faults (status errors, delays, dropped streams, trickled
+bytes, invalid lines, the whole server dying) before and during a response. Routing is looked up in the owning `OllamaStandin.routes`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     from moebench.testing.ollama_standin import OllamaStandin
 
 Handler = Callable[["OllamaStandin", "StandinRequest"], None]
+_TRACK_LOCK = threading.Lock()
 
 
 class DroppedStream(Exception):
@@ -39,6 +42,11 @@ class StandinRequest(BaseHTTPRequestHandler):
         super().setup()
         # Without TCP_NODELAY, Nagle + delayed ACK add ~40 ms per response (perf notes §5.7).
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server.track(self.connection, True)
+
+    def finish(self) -> None:
+        self.server.track(self.connection, False)
+        super().finish()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         """Silence the per-request stderr log."""
@@ -67,14 +75,26 @@ class StandinRequest(BaseHTTPRequestHandler):
         handler = methods.get(method) or (methods.get("GET") if method == "HEAD" else None)
         if handler is None:
             return self.send_text("405 method not allowed", 405)
-        faults = standin.state.faults.take(path)
+        if self.server.dead:
+            return self._reset()
+        body = self._parsed()
+        streaming = isinstance(body, dict) and body.get("stream", path.startswith("/api/")) \
+            is not False and bool(body.get("stream", True))
+        # a model that cannot load is refused by its route whatever else is armed
+        refused = isinstance(body, dict) and standin.state.refuses_load(body)
+        faults = [] if refused else standin.state.faults.take(path, streaming)
+        if any(f.kind == "die" for f in faults):
+            self.server.die()
+            return self._reset()
         for fault in faults:
             if fault.kind == "delay":
                 time.sleep(fault.seconds)
         for fault in faults:
             if fault.kind == "status":
-                return self.send_json({"error": fault.message}, fault.status)
-        self.drop = next((f for f in faults if f.kind == "drop"), None)
+                extra = ({"Retry-After": f"{fault.seconds:g}"} if fault.seconds else None)
+                return self.send_json({"error": fault.message}, fault.status, extra)
+        self.drop = next((f for f in faults if f.kind in ("drop", "badline")), None)
+        self.trickle = next((f for f in faults if f.kind == "trickle"), None)
         try:
             handler(standin, self)
         except DroppedStream:
@@ -109,16 +129,20 @@ class StandinRequest(BaseHTTPRequestHandler):
         return body
 
     # ---- responses ---------------------------------------------------------------------------
-    def send_bytes(self, data: bytes, status: int, content_type: str) -> None:
+    def send_bytes(self, data: bytes, status: int, content_type: str,
+                   headers: dict[str, str] | None = None) -> None:
         """Headers and body in one send (no Nagle stall even without NODELAY)."""
+        extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
         head = (f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}\r\n"
-                f"Content-Type: {content_type}\r\nContent-Length: {len(data)}\r\n"
+                f"Content-Type: {content_type}\r\nContent-Length: {len(data)}\r\n{extra}"
                 f"Date: {self.date_time_string()}\r\n\r\n").encode()
         self.wfile.write(head + (b"" if self.command == "HEAD" else data))
 
-    def send_json(self, obj: Any, status: int = 200) -> None:
+    def send_json(self, obj: Any, status: int = 200,
+                  headers: dict[str, str] | None = None) -> None:
         """A JSON response (`application/json; charset=utf-8`)."""
-        self.send_bytes(json.dumps(obj).encode(), status, "application/json; charset=utf-8")
+        self.send_bytes(json.dumps(obj).encode(), status, "application/json; charset=utf-8",
+                        headers)
 
     def send_text(self, text: str, status: int = 200) -> None:
         """A plain-text response."""
@@ -135,7 +159,14 @@ class StandinRequest(BaseHTTPRequestHandler):
         """Send one chunk now; applies an armed `drop` fault (raises DroppedStream)."""
         if self.drop is not None and self._chunks >= self.drop.after_chunks:
             self._drop(self.drop)
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        frame = b"%x\r\n%s\r\n" % (len(data), data)
+        if self.trickle is None:
+            self.wfile.write(frame)
+        else:  # one byte at a time: the client's per-read timeout never fires
+            for i in range(len(frame)):
+                self.wfile.write(frame[i:i + 1])
+                self.wfile.flush()
+                time.sleep(self.trickle.seconds)
         self._chunks += 1
 
     def write_line(self, obj: Any) -> None:
@@ -146,8 +177,17 @@ class StandinRequest(BaseHTTPRequestHandler):
         """Finish the streamed body."""
         self.wfile.write(b"0\r\n\r\n")
 
+    def _reset(self) -> None:
+        """Cut this connection without an answer (a dead server)."""
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
     def _drop(self, fault: Fault) -> None:
-        if fault.clean:  # a well-formed end of body, but no `done` chunk
+        if fault.kind == "badline":  # an unparsable line, then a clean end of body
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(fault.line), fault.line))
+            self.end_chunked()
+        elif fault.clean:  # a well-formed end of body, but no `done` chunk
             self.end_chunked()
         else:  # reset: the client sees an incomplete chunked body
             self.connection.shutdown(socket.SHUT_RDWR)
@@ -159,6 +199,24 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
     standin: OllamaStandin
+    dead = False
+
+    def track(self, connection: socket.socket, open_: bool) -> None:
+        """Remember open client connections (so `die` can cut them all)."""
+        with _TRACK_LOCK:
+            conns: set[socket.socket] = self.__dict__.setdefault("connections", set())
+            (conns.add if open_ else conns.discard)(connection)
+
+    def die(self) -> None:
+        """Stop like a killed server: refuse new connections, cut every open one."""
+        self.dead = True
+        threading.Thread(target=self.shutdown, daemon=True).start()
+        self.socket.close()  # connections are refused from now on
+        with _TRACK_LOCK:
+            conns = list(self.__dict__.get("connections", ()))
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that hangs up is normal (timeouts, killed runs): no traceback spam."""

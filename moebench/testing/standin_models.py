@@ -54,6 +54,15 @@ class FakeModel:
     capabilities: tuple[str, ...] = ("completion", "tools")
     family: str | None = None
     extra_info: dict[str, Any] = field(default_factory=dict)
+    #: timed models (`standin_speed`): prompt-processing and generation rates in tokens/s
+    prompt_tok_s: float | None = None
+    gen_tok_s: float | None = None
+    #: a timed model ends with EOS after this many tokens (unless `ignore_eos`)
+    eos_after: int | None = None
+    #: relative sd of a timed model's per-request rates (0 = steady)
+    jitter: float = 0.0
+    #: per-expert FFN width (`{arch}.expert_feed_forward_length` in /api/show), when known
+    expert_ffn: int | None = None
 
     @property
     def full_name(self) -> str:
@@ -93,6 +102,8 @@ class FakeModel:
             info[f"{a}.expert_used_count"] = self.experts_used
         if self.shared_experts:
             info[f"{a}.expert_shared_count"] = self.shared_experts
+        if self.expert_ffn:
+            info[f"{a}.expert_feed_forward_length"] = self.expert_ffn
         info.update(self.extra_info)
         return info
 

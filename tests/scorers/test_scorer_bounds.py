@@ -57,7 +57,7 @@ def test_a_cut_answer_says_so() -> None:
 
 def test_a_backtracking_regex_is_a_scorer_error_not_a_hang() -> None:
     start = time.perf_counter()
-    with pytest.raises(ScorerError, match=r"scorer regex: .* took over 50 ms"):
+    with pytest.raises(ScorerError, match=r"took over 50 ms"):
         score_text(ScorerSpec("regex", {"pattern": r"(a|aa)+$"}), "a" * 60 + "!", {})
     assert time.perf_counter() - start < 2.0
 
@@ -79,7 +79,7 @@ def test_any_scorer_exception_becomes_a_scorer_error() -> None:
         raise ZeroDivisionError("1/0")
 
     try:
-        with pytest.raises(ScorerError, match=r"^scorer _boom: ZeroDivisionError: 1/0$"):
+        with pytest.raises(ScorerError, match=r"^ZeroDivisionError: 1/0$"):
             score_text(ScorerSpec("_boom"), "x", {})
     finally:
         registry().pop("_boom")

@@ -57,4 +57,4 @@ def get_family(model_type: str | None) -> Family:
 
 # Import for their side effect (registration); add new families to this line.
 from moebench.engine.families import (  # noqa: E402,F401
-    dbrx, deepseek_v2, gpt_oss, mixtral, olmoe, qwen2_moe, qwen3_moe)
+    dbrx, deepseek_v2, gpt_oss, granitemoe, mixtral, olmoe, qwen2_moe, qwen3_moe)

@@ -66,9 +66,21 @@
     apply();
   }
 
+  // Which tables would need horizontal scrolling at this window width (checked in CI with
+  // headless Chromium at 1400 px: none may).
+  function markWideTables() {
+    var wide = [];
+    document.querySelectorAll(".scroll").forEach(function (box) {
+      var table = box.querySelector("table");
+      if (table && box.scrollWidth > box.clientWidth + 1) wide.push(table.id || "table");
+    });
+    document.documentElement.setAttribute("data-wide-tables", wide.join(" "));
+  }
+
   function init() {
     initSorting();
     initFilter();
+    markWideTables();
     document.documentElement.setAttribute("data-js-ready", "1");
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
