@@ -19,7 +19,7 @@ import torch
 from safetensors import safe_open
 from torch import Tensor
 
-from moebench.errors import EngineError
+from moebench.errors import EngineError, OutOfMemoryRisk
 
 INDEX_FILE = "model.safetensors.index.json"
 
@@ -53,8 +53,11 @@ def _open(file: Path) -> Any:
     try:
         return safe_open(str(file), framework="pt")
     except Exception as error:  # noqa: BLE001 - safetensors raises its own SafetensorError
-        message = " ".join(str(error).split())[:120]
-        raise EngineError(f"{file} is not a readable safetensors file ({message}) — "
+        message = " ".join(str(error).split())
+        if "allocate memory" in message or "unable to mmap" in message:
+            raise OutOfMemoryRisk(f"{file}: {message[:200]} — free memory or pick a smaller "
+                                  "model") from None
+        raise EngineError(f"{file} is not a readable safetensors file ({message[:160]}) — "
                           "re-download the checkpoint") from None
 
 

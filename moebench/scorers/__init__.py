@@ -148,8 +148,8 @@ def score_stripped(spec: ScorerSpec, stripped: str, case: Mapping[str, Any]) -> 
     except ScorerError:
         raise
     except Exception as error:  # noqa: BLE001 - any scorer failure is one error row, not a crash
-        message = " ".join(str(error).split())[:200] or "no message"
-        raise ScorerError(f"{type(error).__name__}: {message}") from error
+        message = " ".join(str(error).split())[:200] or type(error).__name__
+        raise ScorerError(message) from error
     if not math.isfinite(value):
         raise ScorerError(f"gave a non-finite score ({value})")
     score, explanation = min(1.0, max(0.0, value)), result.explanation

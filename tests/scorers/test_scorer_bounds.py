@@ -79,7 +79,7 @@ def test_any_scorer_exception_becomes_a_scorer_error() -> None:
         raise ZeroDivisionError("1/0")
 
     try:
-        with pytest.raises(ScorerError, match=r"^ZeroDivisionError: 1/0$"):
+        with pytest.raises(ScorerError, match=r"^1/0$"):
             score_text(ScorerSpec("_boom"), "x", {})
     finally:
         registry().pop("_boom")
