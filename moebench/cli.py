@@ -73,8 +73,20 @@ class BackendName(str, Enum):
 
 
 def _positive(value: float) -> float:
-    if value <= 0:
-        raise typer.BadParameter("must be greater than 0")
+    if not value > 0 or value == float("inf"):  # `not >` also refuses nan
+        raise typer.BadParameter("must be a number greater than 0 (seconds), e.g. 300")
+    return value
+
+
+def _url(value: Any) -> Any:
+    """`--host` must be a URL we can connect to (`http://[::1` is not); None passes."""
+    from moebench.paths import check_host
+
+    for host in value if isinstance(value, list | tuple) else [value]:
+        if host is not None:
+            problem = check_host(host)
+            if problem:
+                raise typer.BadParameter(problem)
     return value
 
 
@@ -102,7 +114,7 @@ def run(
         help="ollama | torch | langchain | openai (default: ollama when reachable, otherwise "
         "the built-in torch engine with the bundled demo models)"),
     host: str | None = typer.Option(
-        None, "--host", metavar="URL",
+        None, "--host", metavar="URL", callback=_url,
         help="Ollama / OpenAI-compatible base URL (default: $OLLAMA_HOST or "
         "http://127.0.0.1:11434)"),
     out: Path = typer.Option(Path("results"), "--out", metavar="DIR", help=_OUT_HELP),
@@ -436,7 +448,8 @@ _OLLAMA_HOST_HELP = "Ollama base URL (default: $OLLAMA_HOST or http://127.0.0.1:
 def pull(
     names: list[str] = typer.Argument(..., metavar="NAME...",
                                       help="models to pull, e.g. mixtral:8x7b"),
-    host: str | None = typer.Option(None, "--host", metavar="URL", help=_OLLAMA_HOST_HELP),
+    host: str | None = typer.Option(None, "--host", metavar="URL", callback=_url,
+                                     help=_OLLAMA_HOST_HELP),
 ) -> None:
     """Download models into Ollama, with a progress bar per layer."""
     from moebench.backends.ollama_api import pull_model
@@ -462,7 +475,8 @@ def pull(
 
 @app.command()
 def models(
-    host: str | None = typer.Option(None, "--host", metavar="URL", help=_OLLAMA_HOST_HELP),
+    host: str | None = typer.Option(None, "--host", metavar="URL", callback=_url,
+                                     help=_OLLAMA_HOST_HELP),
 ) -> None:
     """List local Ollama models: size, family, quantization, experts, top-k, shared experts."""
     from moebench.backends.ollama_api import list_models
@@ -479,7 +493,8 @@ def models(
 
 @app.command()
 def ps(
-    host: str | None = typer.Option(None, "--host", metavar="URL", help=_OLLAMA_HOST_HELP),
+    host: str | None = typer.Option(None, "--host", metavar="URL", callback=_url,
+                                     help=_OLLAMA_HOST_HELP),
 ) -> None:
     """Show models loaded in Ollama: memory, CPU/GPU split, context, keep-alive expiry."""
     from moebench.backends.ollama_api import running_models

@@ -42,7 +42,16 @@ class RequestFailed(BackendError):
 
 class ScorerFailed(MoebenchError):
     """A scorer could not reach a verdict (e.g. an unparsable judge reply); the runner stores
-    the sample as a row with `error`, never as a pass or a fail."""
+    the sample as a row with `error`, never as a pass or a fail.
+
+    `score_stripped` raises only this: any exception inside a scorer (pathological text, a
+    backtracking regex, a bug) becomes one, the output is kept and `moebench rescore` can
+    grade the sample later. The runner prefixes `scorer NAME: `.
+    """
+
+
+#: the name issue 17 uses for the same error
+ScorerError = ScorerFailed
 
 
 class MissingDependencyError(MoebenchError):
@@ -63,6 +72,7 @@ class EngineError(MoebenchError):
 
 class OutOfMemoryRisk(EngineError):
     """Loading would need more RAM than is available; we refuse instead of being OOM-killed."""
+
 
 
 class ModelLoadFailed(RequestFailed):

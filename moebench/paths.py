@@ -40,6 +40,20 @@ def normalize_host(host: str | None) -> str:
     return host
 
 
+def check_host(host: str) -> str | None:
+    """Why `host` is not a usable base URL (None when it is)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(normalize_host(host))
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as error:
+        return f"{host!r} is not a URL ({error}) — e.g. http://127.0.0.1:11434"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{host!r} is not an http(s) URL — e.g. http://127.0.0.1:11434"
+    return None
+
+
 def default_host() -> str:
     """$OLLAMA_HOST (normalised) or http://127.0.0.1:11434."""
     return normalize_host(None)

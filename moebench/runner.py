@@ -235,8 +235,10 @@ def _choose(options: RunOptions, host: str,
 
         version = ping(host)
     if backend is None and version is None:
-        if not options.models:
+        if not options.models and options.host is None:
             return _demo(options, host, events)
+        if not options.models:  # an explicit --host must answer: no silent demo run
+            raise _unreachable(host)
         if not all(Path(m).is_dir() for m in options.models):
             raise _unreachable(host)
         backend = "torch"

@@ -122,7 +122,7 @@ ERRORS = [
      "        expected: [{value: 1}]\n", (7, "tasks[0].cases[0].expected", "{value: NUMBER")),
     ("tasks:\n  - name: t\n    scorer: word_length\n    prompt: p\n    cases:\n"
      "      - {id: a, count: 3}\n",
-     (6, "tasks[0].cases[0].letters", "needs `letters:` a number ≥ 1")),
+     (6, "tasks[0].cases[0].letters", "needs `letters:` an integer ≥ 1")),
     ("tasks:\n  - name: t\n    scorer: {max_sentences: 1}\n    prompt: p\n    cases: [{id: a}]\n",
      (3, "tasks[0].scorer", "needs `type: NAME`")),
     ("tasks:\n  - name: t\n    scorer: number\n    prompt: p\n    cases:\n"
@@ -132,7 +132,7 @@ ERRORS = [
      (6, "tasks[0].cases[0]", "expected a mapping, got text")),
     ("tasks:\n  - name: t\n    scorer: number\n    prompt: p\n    cases:\n      - {expected: 1}\n",
      (6, "tasks[0].cases[0]", "missing required key 'id'")),
-    ("suite: x\ntasks:\n  - name: t\n\tscorer: number\n", (4, "yaml", "found character '\\t'")),
+    ("suite: x\ntasks:\n  - name: t\n\tscorer: number\n", (4, "yaml", "a tab indents this line")),
     ("suite: x\ntasks: \x07\n", (2, "yaml", "characters are not allowed (character #x0007)")),
 ]
 

@@ -182,6 +182,33 @@ def require(cfg: Mapping[str, Any], *keys: str) -> list[Any]:
     return [cfg[key] for key in keys]
 
 
+def moe_layer_count(args: ModelArgs) -> int:
+    """How many layers route through experts, without visiting each (configs can be absurd)."""
+    first = min(args.moe.first_dense, args.n_layers)
+    dense = {i for i in args.moe.dense_layers if first <= i < args.n_layers}
+    return args.n_layers - first - len(dense)
+
+
+def check_sizes(args: ModelArgs) -> None:
+    """Every size in the config is a whole number ≥ 1 (raises EngineError naming the key).
+
+    Run before anything is built: `count_params` then prices the model for the memory check,
+    so `hidden_size: 1e9` or 10^8 experts is refused at once instead of allocating.
+    """
+    sizes = {"vocab_size": args.vocab_size, "hidden_size": args.dim,
+             "num_hidden_layers": args.n_layers, "num_attention_heads": args.n_heads,
+             "num_key_value_heads": args.n_kv_heads, "head_dim": args.head_dim,
+             "number of experts": args.moe.n_experts, "experts per token": args.moe.top_k,
+             "expert ffn size": args.moe.ffn_dim}
+    for name, value in sizes.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise EngineError(f"config.json: {name} is {value!r}, not a whole number ≥ 1 — "
+                              "is the checkpoint's config.json corrupt?")
+    if args.moe.top_k > args.moe.n_experts:
+        raise EngineError(f"config.json: {args.moe.top_k} experts per token but only "
+                          f"{args.moe.n_experts} experts — is config.json corrupt?")
+
+
 def count_params(args: ModelArgs) -> tuple[int, int]:
     """(total, active) parameters computed from the config alone.
 
@@ -196,7 +223,7 @@ def count_params(args: ModelArgs) -> tuple[int, int]:
     moe = d * m.n_experts + m.n_experts * expert + 3 * d * m.shared_ffn_dim
     moe += (m.n_experts if biased else 0) + (d if m.shared_gate else 0)
     dense = 3 * d * args.dense_ffn_dim
-    n_moe = sum(args.is_moe_layer(i) for i in range(args.n_layers))
+    n_moe = moe_layer_count(args)
     layers = args.n_layers * (attn + 2 * norm) + n_moe * moe + (args.n_layers - n_moe) * dense
     head = 0 if args.tie_embeddings else args.vocab_size * d
     total = args.vocab_size * d + layers + norm + head

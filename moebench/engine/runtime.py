@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from moebench.engine.compiled import CompiledDecoder
-from moebench.engine.config import ModelArgs, count_params, read_config_json
+from moebench.engine.config import ModelArgs, check_sizes, count_params, read_config_json
 from moebench.engine.families import get_family
 from moebench.engine.generate import GenerationStats, Sampling, generate
 from moebench.engine.model import Transformer
@@ -151,7 +151,10 @@ def load_checkpoint(path: str | Path, dtype: str = "float32", device: str = "cpu
     torch_dtype, torch_device = _dtype(dtype), _device(device)
     cfg = read_config_json(folder)
     family = get_family(cfg.get("model_type"))
-    args = family.read_config(cfg)
+    args = _read_args(family, cfg, folder)
+    check_sizes(args)  # price the config before building or reading anything
+    check_memory(int(count_params(args)[0] * torch_dtype.itemsize * MEMORY_MARGIN),
+                 torch_device, available_bytes, folder.name, dtype)
     ckpt = Checkpoint(folder, torch_dtype, torch_device)
     needed = int(ckpt.numel() * torch_dtype.itemsize * MEMORY_MARGIN)
     check_memory(needed, torch_device, available_bytes, folder.name, dtype)
@@ -196,6 +199,14 @@ def build_engine(args: ModelArgs, load_weights: Callable[[ModelArgs, Checkpoint]
         weight_bytes=model.weight_bytes(), load_s=time.perf_counter() - start, threads=threads,
         **facts)
     return Engine(model, tokenizer, info, eos, source)
+
+
+def _read_args(family: Any, cfg: dict[str, Any], folder: Path) -> ModelArgs:
+    try:
+        return family.read_config(cfg)
+    except (TypeError, ValueError, KeyError, IndexError, OverflowError, ZeroDivisionError) as error:
+        raise EngineError(f"{folder / 'config.json'} has a value of the wrong type or size "
+                          f"({type(error).__name__}: {error}) — is it corrupt?") from None
 
 
 _INIT_FUNCTIONS = ("normal_", "uniform_", "kaiming_uniform_", "xavier_uniform_", "trunc_normal_",

@@ -50,7 +50,13 @@ class Tokenizer:
                               "file (save it with transformers' tokenizer.save_pretrained)")
         config = _read_json(folder / "tokenizer_config.json")
         specials = {**_specials(_read_json(folder / "special_tokens_map.json")), **_specials(config)}
-        return cls(HFTokenizer.from_file(str(path)), _chat_template(folder, config), specials)
+        try:
+            tokenizer = HFTokenizer.from_file(str(path))
+        except Exception as error:  # noqa: BLE001 - tokenizers raises a bare Exception
+            message = " ".join(str(error).split())[:120]
+            raise EngineError(f"{path} is not a readable tokenizer file ({message}) — "
+                              "re-download the checkpoint") from None
+        return cls(tokenizer, _chat_template(folder, config), specials)
 
     @property
     def vocab_size(self) -> int:

@@ -19,7 +19,7 @@ import torch
 from safetensors import safe_open
 from torch import Tensor
 
-from moebench.errors import EngineError
+from moebench.errors import EngineError, OutOfMemoryRisk
 
 INDEX_FILE = "model.safetensors.index.json"
 
@@ -48,6 +48,19 @@ def weight_files(folder: Path) -> list[Path]:
     return files
 
 
+def _open(file: Path) -> Any:
+    """A safetensors handle; a truncated or garbage file is an EngineError naming it."""
+    try:
+        return safe_open(str(file), framework="pt")
+    except Exception as error:  # noqa: BLE001 - safetensors raises its own SafetensorError
+        message = " ".join(str(error).split())
+        if "allocate memory" in message or "unable to mmap" in message:
+            raise OutOfMemoryRisk(f"{file}: {message[:200]} — free memory or pick a smaller "
+                                  "model") from None
+        raise EngineError(f"{file} is not a readable safetensors file ({message[:160]}) — "
+                          "re-download the checkpoint") from None
+
+
 class Checkpoint:
     """Lazy, name-indexed access to the tensors of a safetensors checkpoint."""
 
@@ -55,7 +68,7 @@ class Checkpoint:
                  device: torch.device | str = "cpu") -> None:
         self.folder, self.dtype, self.device = folder, dtype, torch.device(device)
         self.files = weight_files(folder)
-        self._handles = [safe_open(str(f), framework="pt") for f in self.files]
+        self._handles = [_open(f) for f in self.files]
         self._where: dict[str, Any] = {}
         for handle in self._handles:
             for name in handle.keys():

@@ -43,14 +43,14 @@ def is_stopword(word: str) -> bool:
 
 
 def _pint_unit(text: str) -> str | None:
-    import pint
-
     registry = _registry()
+    if len(text) > 40:  # no unit name is this long; pint's parser is not made for prose
+        return None
     for candidate in dict.fromkeys((text, text.lower())):
         try:
             unit = registry.parse_units(candidate.replace("²", "**2").replace("³", "**3"))
-        except (pint.errors.PintError, AttributeError, TypeError, ValueError, SyntaxError):
-            continue
+        except Exception:  # noqa: BLE001 - pint's parser raises many types ("1/0": ZeroDivision-
+            continue  # Error, "km/": tokenize.TokenError, AssertionError): all mean "not a unit"
         name = str(unit)
         if name and name != "dimensionless":
             return _compact(name)

@@ -15,6 +15,9 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from moebench.scorers.schema import CaseFields, FiniteFloat
 from moebench.scorers import describes, scorer
 from moebench.scorers._numbers import format_number, normalize, numbers, parse_number
 from moebench.scorers._units import canonical_unit, is_noun, is_stopword
@@ -32,6 +35,12 @@ _UNIT_AFTER = re.compile(r"\s?(°\s?[CF]\b|[A-Za-z][A-Za-z²³/.'-]*(?:\s+[A-Za-
 _MODIFIERS = frozenset({"square", "sq", "cubic", "cu", "metric", "fluid", "fl", "light",
                         "nautical", "short", "long", "us", "imperial"})
 _CURRENCY_CODE_BEFORE = re.compile(r"\b(USD|EUR|GBP|JPY|CAD|AUD|INR|CHF|CNY)\s?$", re.I)
+#: most numbers read from prose (each may cost a unit look-up); an answer lists a few
+_MAX_PROSE_NUMBERS = 64
+#: JSON starts tried (`[` or `{`); the answer's JSON is among the first few
+_JSON_TRIES = 16
+#: the pairs sit in the answer's last part; pint/lemma look-ups per number bound the rest
+WINDOW = 4_096
 
 
 def _pairs_from_json(obj: Any) -> list[Pair]:
@@ -53,12 +62,15 @@ def _pairs_from_json(obj: Any) -> list[Pair]:
 
 def _json_pairs(text: str) -> list[Pair]:
     decoder = json.JSONDecoder()
-    for start in (m.start() for m in _JSON_START.finditer(text)):
+    # Each failed decode may scan to the end: try a bounded number of starts (linear time on
+    # `[[[[…`), and a nesting too deep for the decoder is just not JSON here.
+    starts = (m.start() for m in _JSON_START.finditer(text))
+    for _, start in zip(range(_JSON_TRIES), starts):
         try:
             obj, _ = decoder.raw_decode(text, start)
-        except ValueError:
+            pairs = _pairs_from_json(obj)
+        except (ValueError, RecursionError):
             continue
-        pairs = _pairs_from_json(obj)
         if pairs:
             return pairs
     return []
@@ -109,12 +121,12 @@ def _unit_after(text: str, end: int) -> str | None:
 def _prose_pairs(text: str, unitless: bool) -> list[Pair]:
     text = normalize(_LIST_MARKER.sub(r"\1", text), threshold=0)
     pairs = []
-    for num in numbers(text):
+    for num in list(numbers(text))[-_MAX_PROSE_NUMBERS:]:
         if num.currency:
             pairs.append((num.value, canonical_unit(num.currency)))
         elif num.percent:
             pairs.append((num.value, canonical_unit("%")))
-        elif code := _CURRENCY_CODE_BEFORE.search(text, 0, num.start):
+        elif code := _CURRENCY_CODE_BEFORE.search(text, max(0, num.start - 5), num.start):
             pairs.append((num.value, canonical_unit(code.group(1))))
         elif (unit := _unit_after(text, num.end)) is not None:
             pairs.append((num.value, unit))
@@ -182,7 +194,22 @@ def describe_expected(case: Mapping[str, Any], params: Mapping[str, Any]) -> str
     return f"{len(pairs)} pair{'s' if len(pairs) != 1 else ''}: " + ("; ".join(pairs) or "-")
 
 
-@scorer("entities", reads=("expected",))
+class Entity(BaseModel):
+    """One expected pair."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    value: FiniteFloat
+    unit: str
+
+
+class EntitiesCase(CaseFields):
+    """Case fields `entities` reads."""
+
+    expected: list[Entity] = Field(description="the pairs, each {value: NUMBER, unit: TEXT}")
+
+
+@scorer("entities", case=EntitiesCase, window=WINDOW)
 def entities(text: str, case: Mapping[str, Any], params: Mapping[str, Any]) -> Score:
     """F1 of predicted vs expected (value, unit) pairs; passed iff F1 == 1."""
     raw = case.get("expected") or []

@@ -12,6 +12,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import Field
+
+from moebench.scorers.schema import CaseFields, FiniteFloat, ScorerParams
 from moebench.scorers import describes, scorer
 from moebench.scorers._numbers import (
     Number,
@@ -99,14 +102,34 @@ def describe_expected(case: Mapping[str, Any], params: Mapping[str, Any]) -> str
     return format_number(expected) + (f" ± {float(tolerance):g} relative" if tolerance else "")
 
 
-@scorer("number", params=("tolerance",), reads=("expected", "tolerance"))
+#: the final answer sits at the end; number words make normalising ~13 µs a character
+WINDOW = 4_096
+
+
+class NumberParams(ScorerParams):
+    """Parameters of `number`."""
+
+    tolerance: FiniteFloat | None = Field(
+        default=None, ge=0, description="relative tolerance (default: whole numbers exact, "
+                                        "others 1e-6)")
+
+
+class NumberCase(CaseFields):
+    """Case fields `number` reads."""
+
+    expected: FiniteFloat = Field(description="the answer, a number")
+    tolerance: FiniteFloat | None = Field(default=None, ge=0,
+                                          description="overrides the parameter for this case")
+
+
+@scorer("number", params=NumberParams, case=NumberCase, window=WINDOW)
 def number(text: str, case: Mapping[str, Any], params: Mapping[str, Any]) -> Score:
     """Score 1 iff the final numeric answer equals `expected` (relative `tolerance`)."""
     expected = parse_number(case.get("expected"))
     if expected is None:
         return Score(0.0, False, "", f"expected {case.get('expected')!r} is not a number")
     raw_tolerance = case.get("tolerance", params.get("tolerance"))
-    tolerance = None if raw_tolerance is None else float(raw_tolerance)
+    tolerance = None if raw_tolerance is None else abs(float(raw_tolerance))
     got, how = extract(text)
     if got is None:
         return Score(0.0, False, "", "no number found")

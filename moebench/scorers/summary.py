@@ -13,6 +13,9 @@ from collections.abc import Mapping
 from functools import cache, lru_cache
 from typing import Any
 
+from pydantic import Field
+
+from moebench.scorers.schema import CaseFields, ScorerParams
 from moebench.scorers import describes, scorer
 from moebench.types import Score
 
@@ -20,6 +23,11 @@ _LABEL = re.compile(r"^\s*(?:#+\s*)?(?:\*\*|__)?\s*(?:one[- ]sentence\s+)?summar
                     r"\s*[:\-–—]?\s*(?:\*\*|__)?\s*", re.I)
 _MARKDOWN = re.compile(r"\*\*|__|`|^\s*(?:#+|>|[-*•]|\d+[.)])\s+", re.M)
 _TERMINATOR = re.compile(r"[.!?…](?=\s+\S)")
+#: longer than this (after cleaning) is no summary: failed without segmenting it
+MAX_CHARS = 4_000
+#: pysbd slows down with the square of the abbreviations it weighs ("Dr. " × 2,000: 1 s), so
+#: an answer with far more sentence ends than allowed fails without being segmented
+_SPARE_ENDS = 10
 
 
 @cache
@@ -128,11 +136,37 @@ def describe_expected(case: Mapping[str, Any], params: Mapping[str, Any]) -> str
     return "; ".join(parts)
 
 
-@scorer("summary", params=("max_sentences",), reads=("must_mention", "reference", "max_sentences"))
+class SummaryParams(ScorerParams):
+    """Parameters of `summary`."""
+
+    max_sentences: int = Field(default=1, ge=1, le=100, description="most sentences allowed")
+
+
+class SummaryCase(CaseFields):
+    """Case fields `summary` reads."""
+
+    must_mention: list[str] = Field(default=[], description="terms the summary must mention")
+    reference: str | None = Field(default=None, description="reference summary for ROUGE-L")
+    max_sentences: int | None = Field(default=None, ge=1, le=100,
+                                      description="overrides the parameter for this case")
+
+
+def _too_long(body: str) -> Score:
+    return Score(0.0, False, body[:80], f"{len(body):,} characters: far longer than a summary "
+                                         f"(limit {MAX_CHARS:,}); not segmented")
+
+
+@scorer("summary", params=SummaryParams, case=SummaryCase)
 def summary(text: str, case: Mapping[str, Any], params: Mapping[str, Any]) -> Score:
     """Passed iff ≤ max_sentences sentences and every must_mention term; score ROUGE-L."""
-    limit = int(case.get("max_sentences", params.get("max_sentences", 1)))
+    limit = int(case.get("max_sentences") or params.get("max_sentences") or 1)
     body = clean(text)
+    if len(body) > MAX_CHARS:
+        return _too_long(body)
+    ends = len(_TERMINATOR.findall(body))
+    if ends > 3 * limit + _SPARE_ENDS:
+        return Score(0.0, False, body[:80], f"{ends} sentence ends (max {limit} sentences); "
+                                             "not segmented")
     count = len(sentences(body))
     missing = missing_terms(body, _as_list(case.get("must_mention")))
     passed = 0 < count <= limit and not missing

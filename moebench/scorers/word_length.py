@@ -12,6 +12,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import Field
+
+from moebench.scorers.schema import CaseFields, ScorerParams
 from moebench.scorers import describes, scorer
 from moebench.scorers._lexicon import why_not_word
 from moebench.types import Score
@@ -127,11 +130,42 @@ def describe_expected(case: Mapping[str, Any], params: Mapping[str, Any]) -> str
     return f"{count} word{'s' if count != 1 else ''} × {letters} letters"
 
 
-@scorer("word_length", params=("count", "letters"), reads=("count", "letters"))
 def word_length(text: str, case: Mapping[str, Any], params: Mapping[str, Any]) -> Score:
     """Score min(valid, count)/count for distinct real words with exactly `letters` letters."""
     count, letters = _asked(case, params)
+
+
+#: a list of words is short; this many characters holds hundreds of them
+WINDOW = 16_384
+
+
+class WordLengthParams(ScorerParams):
+    """Parameters of `word_length` (usually given per case)."""
+
+    count: int | None = Field(default=None, ge=1, description="how many words are asked for")
+    letters: int | None = Field(default=None, ge=1, description="letters in each word")
+
+
+class WordLengthCase(CaseFields):
+    """Case fields `word_length` reads (the case's or else the parameter's)."""
+
+    count: int = Field(ge=1, description="how many words are asked for")
+    letters: int = Field(ge=1, description="letters in each word")
+
+
+def _too_many(words: list[str], count: int) -> Score:
+    return Score(0.0, False, ", ".join(words)[:80],
+                 f"{len(words)} distinct words listed, {count} asked for: not judged")
+
+
+@scorer("word_length", params=WordLengthParams, case=WordLengthCase, window=WINDOW)
+def word_length(text: str, case: Mapping[str, Any], params: Mapping[str, Any]) -> Score:
+    """Score min(valid, count)/count for distinct real words with exactly `letters` letters."""
+    count = int(case.get("count") or params.get("count") or 1)
+    letters = int(case.get("letters") or params.get("letters") or 0)
     words, dupes = _distinct(extract_words(text))
+    if len(words) > 2 * count + 10:  # judging a new word costs up to ~300 dictionary look-ups
+        return _too_many(words, count)
     if not words:
         why = "refusal" if _REFUSAL.search(text) else "no list of words found"
         return Score(0.0, False, "", f"0 valid of {count} asked: {why}")

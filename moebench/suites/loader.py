@@ -26,6 +26,7 @@ from moebench.suites.rules import (
     Invalid,
     Problems,
     check_case_fields,
+    check_case_typos,
     hint,
     placeholders,
     render,
@@ -38,6 +39,8 @@ from moebench.suites.generators import GenerateSpec, task_cases
 from moebench.types import GENERATION_KEYS, Request, ScorerSpec
 
 SUITE_SUFFIXES = (".yaml", ".yml")
+#: largest suite file read (a 10 MB suite validates in seconds; beyond this, split it)
+MAX_SUITE_BYTES = 16 * 1024 * 1024
 
 
 # ---- the schema (pydantic: this is what users write) ----
@@ -75,21 +78,24 @@ class _SuiteModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     suite: str | None = Field(default=None, description="suite name (default: the file's stem)")
-    description: str | None = None
-    options: GenerationOptions = GenerationOptions()
-    tasks: list[Any]
+    description: str | None = Field(default=None, description="free text, shown in reports")
+    options: GenerationOptions = Field(default_factory=GenerationOptions,
+                                       description="generation defaults for every task")
+    tasks: list[Any] = Field(description="the tasks (at least one)")
 
 
 class _TaskModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str
-    description: str | None = None
+    name: str = Field(description="unique within the suite")
+    description: str | None = Field(default=None, description="free text")
     scorer: Any = Field(default=None, description="a scorer name, or {type: NAME, ...params}")
     prompt: str | None = Field(default=None, description="template; {field} from the case")
     system: str | None = Field(default=None, description="system message template")
-    options: GenerationOptions = GenerationOptions()
-    cases: list[Any] = Field(default_factory=list)
+    options: GenerationOptions = Field(default_factory=GenerationOptions,
+                                       description="overrides the suite's options")
+    cases: list[Any] = Field(default_factory=list,
+                             description="the cases (with `generate:`, may be left out)")
     generate: GenerateSpec | None = Field(
         default=None, description="generated cases, after any literal `cases`")
 
@@ -98,10 +104,11 @@ class _CaseModel(BaseModel):
     # Any further keys are template fields visible to the scorer.
     model_config = ConfigDict(extra="allow")
 
-    id: Annotated[str, BeforeValidator(_as_id)]
+    id: Annotated[str, BeforeValidator(_as_id)] = Field(description="unique within the task")
     prompt: str | None = Field(default=None, description="the whole prompt, used verbatim")
     scorer: Any = Field(default=None, description="overrides the task's scorer for this case")
-    options: GenerationOptions = GenerationOptions()
+    options: GenerationOptions = Field(default_factory=GenerationOptions,
+                                       description="overrides the task's options")
 
 
 _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
@@ -291,8 +298,11 @@ def _build_case(raw: Any, path: YamlPath, ctx: _TaskContext, problems: Problems)
         if ok and ctx.complete:  # else the task's scorer was invalid or a key was misspelt
             problems.add(path, "no scorer: give the task a `scorer:` (or this case one)")
         ok = False
-    if ok:
+    used = [*(ctx.prompt_names or []), *(ctx.system_names or [])]
+    typo_free = problems.attempt(path, check_case_typos, scorer, fields, used)[1]
+    if ok and typo_free:
         ok = problems.attempt(path, check_case_fields, scorer, fields)[1]
+    ok = ok and typo_free
     prompt, prompt_ok = problems.attempt(path, _case_prompt, model, ctx, fields)
     system, system_ok = problems.attempt(path, _case_system, ctx, fields)
     if not (ok and prompt_ok and system_ok) or prompt is None or scorer is None:
@@ -390,6 +400,11 @@ def _build_suite(doc: YamlDoc, path: Path, digest: str, problems: Problems) -> S
 def _read_doc(path: Path, problems: Problems) -> tuple[YamlDoc, str] | None:
     """Read and parse one file; records an unreadable file or a YAML syntax error."""
     try:
+        if path.stat().st_size > MAX_SUITE_BYTES:
+            problems.add((), f"{path.stat().st_size / 2**20:.1f} MiB, over the "
+                         f"{MAX_SUITE_BYTES / 2**20:g} MiB limit for one suite file — split its "
+                         "tasks into several files in one folder", 1, "file")
+            return None
         data = path.read_bytes()
     except FileNotFoundError:
         problems.add((), "no such file — check the path", 1, "file")

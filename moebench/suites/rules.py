@@ -8,12 +8,13 @@ below it), and `Problems.lines()` formats them as `file:line: field: message`.
 from __future__ import annotations
 
 import difflib
-import math
+import re
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from moebench.scorers.schema import errors as schema_errors
 from moebench.suites.yaml_lines import YamlDoc, YamlPath
 from moebench.types import ScorerSpec
 
@@ -55,15 +56,31 @@ class Problems:
     def lines(self) -> list[str]:
         """Every problem as `file:line: field: message`, in line order."""
         ordered = sorted(self.items, key=lambda item: item[0])  # stable: same line keeps order
-        return [f"{self.file}:{line}: {name}: {message}" for line, name, message in ordered]
+        return [f"{self.file}:{line}: {name}: {_printable(message)}"
+                for line, name, message in ordered]
+
+
+def _printable(text: str) -> str:
+    """One line: control characters (a newline or tab inside a key) written as escapes."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 def field_name(path: YamlPath) -> str:
     """`("tasks", 1, "cases", 4)` → `tasks[1].cases[4]`; the root is `suite`."""
     text = ""
     for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif not _PLAIN_KEY.fullmatch(part):  # a key with spaces, dots or controls: quoted
+            text += f"[{_printable(repr(part))}]"
+        else:
+            text += f".{part}" if text else part
     return text or "suite"
+
+
+_PLAIN_KEY = re.compile(r"[^\s\[\].]+")
 
 
 def hint(word: str, known: Iterable[str]) -> str:
@@ -100,54 +117,80 @@ def scorer_spec(raw: Any) -> ScorerSpec:
     entries = registry()
     if name not in entries:
         raise Invalid(f"unknown scorer '{name}' {hint(name, entries)}")
-    for key in params:
-        if key not in entries[name].params:
-            accepted = entries[name].params
-            why = hint(key, accepted) if accepted else f"(scorer '{name}' takes no parameters)"
+    entry = entries[name]
+    for loc, kind, message in schema_errors(entry.params_model, params):
+        key = str(loc[0]) if loc else None
+        if kind == "extra_forbidden":
+            accepted = entry.params
+            why = hint(str(key), accepted) if accepted else f"(scorer '{name}' takes no parameters)"
             raise Invalid(f"unknown parameter '{key}' for scorer '{name}' {why}", key)
+        raise Invalid(message, key)
     return ScorerSpec(name, params)
 
 
-def _require_number(fields: Mapping[str, Any], key: str, scorer: str, minimum: float) -> None:
-    value = fields.get(key)
-    if (isinstance(value, bool) or not isinstance(value, (int, float))
-            or not math.isfinite(value) or value < minimum):
-        got = "nothing" if value is None else repr(value)
-        bound = "" if minimum == float("-inf") else f" ≥ {minimum:g}"
-        raise Invalid(f"scorer '{scorer}' needs `{key}:` a number{bound}, got {got}", key)
-
-
-def _check_entities(expected: Any) -> None:
-    ok = isinstance(expected, list) and all(
-        isinstance(e, Mapping) and set(e) == {"value", "unit"} and isinstance(e["unit"], str)
-        and isinstance(e["value"], (int, float)) and not isinstance(e["value"], bool)
-        for e in expected)
-    if not ok:
-        raise Invalid("scorer 'entities' needs `expected:` a list of {value: NUMBER, unit: TEXT}",
-                      "expected")
-
-
 def check_case_fields(spec: ScorerSpec, fields: Mapping[str, Any]) -> None:
-    """The case fields the contract's built-in scorers read (§3); raises Invalid."""
-    merged = {**spec.params, **fields}
-    if spec.name == "number":
-        _require_number(merged, "expected", "number", float("-inf"))
-    elif spec.name == "entities":
-        _check_entities(fields.get("expected"))
-    elif spec.name == "word_length":
-        _require_number(merged, "count", "word_length", 1)
-        _require_number(merged, "letters", "word_length", 1)
-    elif spec.name == "summary":
-        terms = fields.get("must_mention", [])
-        if not isinstance(terms, list) or not all(isinstance(t, str) for t in terms):
-            raise Invalid("scorer 'summary' needs `must_mention:` a list of words", "must_mention")
-    elif spec.name in ("exact", "contains") and "expected" not in fields:
-        raise Invalid(f"scorer '{spec.name}' needs `expected:`")
-    elif spec.name == "judge" and not (spec.params.get("model") and spec.params.get("rubric")):
+    """The case fields the scorer reads, typed by its case model (§3); raises Invalid.
+
+    A case may override a parameter, so the fields are checked merged over the parameters.
+    """
+    from moebench.scorers import registry
+
+    if spec.name == "judge" and not (spec.params.get("model") and spec.params.get("rubric")):
         raise Invalid("scorer 'judge' needs `model:` and `rubric:` "
                       "(e.g. {type: judge, model: qwen3:4b, backend: ollama, rubric: ...})")
-    elif spec.name == "regex" and "pattern" not in spec.params and "expected" not in fields:
-        raise Invalid("scorer 'regex' needs a `pattern` parameter or the case's `expected:`")
+    entry = registry()[spec.name]
+    for loc, kind, message in schema_errors(entry.case_model, {**spec.params, **fields}):
+        name = str(loc[0]) if loc else ""
+        wanted = field_phrase(entry.case_model, name)
+        if kind == "missing" and len(loc) == 1:
+            raise Invalid(f"scorer '{spec.name}' needs `{name}:` {wanted}", name)
+        if len(loc) > 1:
+            inner = field_name(loc[1:]).lstrip(".")
+            message = f"{wanted} ({name}{'' if inner.startswith('[') else '.'}{inner}: {message})"
+        elif loc:
+            message = message.removeprefix("must be ")
+        raise Invalid(f"scorer '{spec.name}' needs `{name}:` {message}" if loc
+                      else f"scorer '{spec.name}': {message}", name if name in fields else None)
+
+
+#: keys every case may have besides template fields
+CASE_KEYS = ("id", "prompt", "scorer", "options", "expected")
+
+
+def check_case_typos(spec: ScorerSpec | None, fields: Mapping[str, Any],
+                     used: Iterable[str]) -> None:
+    """A case key no placeholder uses that looks like a known key is a typo (raises Invalid).
+
+    Other keys of a case are template fields, so `expcted:` would silently be one.
+    """
+    from moebench.scorers import registry
+
+    reads = registry()[spec.name].reads if spec is not None and spec.name in registry() else ()
+    known = {*CASE_KEYS, *reads}
+    for key in fields:
+        if key in known or key in used:
+            continue
+        close = difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.75)
+        if close:
+            raise Invalid(f"unknown key '{key}' — did you mean '{close[0]}'? (no placeholder "
+                          f"uses it and scorer '{spec.name if spec else '-'}' does not read it)",
+                          str(key))
+
+
+_PHRASES = {int: "an integer", float: "a number", str: "text", bool: "true or false"}
+
+
+def field_phrase(model: Any, name: str) -> str:
+    """How to ask for a model field: "an integer ≥ 1", "a number", else its description."""
+    info = model.model_fields.get(name)
+    if info is None:
+        return ""
+    phrase = _PHRASES.get(info.annotation) or info.description or "see docs/suites.md"
+    for meta in info.metadata:
+        for attr, sign in (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<")):
+            if getattr(meta, attr, None) is not None:
+                phrase += f" {sign} {getattr(meta, attr)}"
+    return phrase
 
 
 # ---- templates ----
@@ -160,14 +203,29 @@ def placeholders(template: str) -> list[str]:
     except ValueError as error:
         raise Invalid(f"bad template: {error} — write {{{{ and }}}} for literal braces") from None
     names = []
-    for _, name, _, _ in parsed:
+    for _, name, spec, _ in parsed:
         if name is None:
             continue
         if not name.isidentifier():
             raise Invalid(f"placeholder {{{name}}} must be a field name such as {{question}} "
                           "— write {{ and }} for literal braces")
+        _check_spec(name, spec or "")
         names.append(name)
     return names
+
+
+#: widest `{field:>N}` / precision a template may ask for (larger ones build huge prompts)
+MAX_FORMAT_WIDTH = 1000
+
+
+def _check_spec(name: str, spec: str) -> None:
+    if "{" in spec:
+        raise Invalid(f"placeholder {{{name}:{spec}}}: nested fields in a format spec are not "
+                      "supported — write the width out")
+    widths = [int(w) for w in re.findall(r"\d+", spec[:40])] if len(spec) <= 40 else [10**9]
+    if any(w > MAX_FORMAT_WIDTH for w in widths):
+        raise Invalid(f"placeholder {{{name}:{spec[:20]}}}: a width or precision over "
+                      f"{MAX_FORMAT_WIDTH} — use a smaller one")
 
 
 def render(template: str, names: list[str], fields: Mapping[str, Any], what: str) -> str:

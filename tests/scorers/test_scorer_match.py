@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from moebench.errors import SuiteError
+from moebench.errors import ScorerError
 from moebench.scorers import registry, score_text
 from moebench.scorers.match import regex
 from moebench.types import ScorerSpec
@@ -72,8 +72,8 @@ def test_regex_answer_is_first_group() -> None:
     assert result.answer == "B"
 
 
-def test_invalid_regex_is_a_suite_error_naming_the_fix() -> None:
-    with pytest.raises(SuiteError, match="invalid pattern.*fix the task"):
+def test_invalid_regex_is_a_scorer_error_naming_the_fix() -> None:
+    with pytest.raises(ScorerError, match="invalid pattern.*fix the task"):
         regex("x", {}, {"pattern": "(unclosed"})
 
 
