@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from moebench.report import figures
-from moebench.report.figures import wilson_interval
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -17,7 +17,6 @@ from pydantic import Field, field_validator, model_validator
 
 from moebench.errors import ScorerError
 from moebench.scorers.schema import CaseFields, MatchParams
-from moebench.errors import SuiteError
 from moebench.scorers import describes, scorer
 from moebench.types import Score
 

@@ -130,11 +130,6 @@ def describe_expected(case: Mapping[str, Any], params: Mapping[str, Any]) -> str
     return f"{count} word{'s' if count != 1 else ''} × {letters} letters"
 
 
-def word_length(text: str, case: Mapping[str, Any], params: Mapping[str, Any]) -> Score:
-    """Score min(valid, count)/count for distinct real words with exactly `letters` letters."""
-    count, letters = _asked(case, params)
-
-
 #: a list of words is short; this many characters holds hundreds of them
 WINDOW = 16_384
 

@@ -1,0 +1,146 @@
+"""`moebench run`: parse the options, run the benchmark, print the table and how it ended."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from moebench.cli.app import OUT_HELP, BackendName, env_name, positive, check_url, app
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    suite: list[Path] = typer.Option(
+        [], "-s", "--suite", metavar="PATH",
+        help="suite YAML file or a folder of them; repeatable (default: bundled tasks/)"),
+    model: list[str] = typer.Option(
+        [], "-m", "--model", metavar="NAME",
+        help='model to benchmark; repeatable ("dbrx" means "dbrx:latest" on Ollama)'),
+    backend: BackendName | None = typer.Option(
+        None, "-b", "--backend", metavar="NAME",
+        help="ollama | torch | langchain | openai (default: ollama when reachable, otherwise "
+        "the built-in torch engine with the bundled demo models)"),
+    host: str | None = typer.Option(
+        None, "--host", metavar="URL", callback=check_url,
+        help="Ollama / OpenAI-compatible base URL (default: $OLLAMA_HOST or "
+        "http://127.0.0.1:11434)"),
+    out: Path = typer.Option(Path("results"), "--out", metavar="DIR", help=OUT_HELP),
+    csv: Path | None = typer.Option(
+        None, "--csv", metavar="PATH", help="write the summary table (model × task) as CSV"),
+    samples_csv: Path | None = typer.Option(
+        None, "--samples-csv", metavar="PATH", help="write every scored sample as CSV"),
+    repeats: int = typer.Option(
+        1, "--repeats", min=1, metavar="N", help="independent repeats per case"),
+    limit: int | None = typer.Option(
+        None, "--limit", min=1, metavar="N", help="at most N cases per task"),
+    concurrency: int = typer.Option(
+        1, "--concurrency", min=1, metavar="N", help="requests in flight per model"),
+    timeout: float = typer.Option(
+        300.0, "--timeout", callback=positive, metavar="SECONDS",
+        help="per-request timeout; model loads get their own, longer allowance"),
+    retries: int = typer.Option(
+        3, "--retries", min=0, metavar="N",
+        help="extra tries for a request that failed transiently (then it is an error row)"),
+    resume: str | None = typer.Option(
+        None, "--resume", metavar="RUN_ID",
+        help="finish an interrupted run (RUN_ID, or `last` in the --out store): redo only "
+        "samples that are missing or ended in error"),
+    html: Path | None = typer.Option(
+        None, "--html", metavar="FILE", help="also write the HTML report"),
+    pull: bool = typer.Option(False, "--pull", help="pull missing Ollama models first"),
+    dtype: str = typer.Option(
+        "float32", "--dtype", metavar="DTYPE", help="torch backend: weight dtype"),
+    device: str = typer.Option(
+        "cpu", "--device", metavar="DEVICE", help="torch backend: cpu, cuda or mps"),
+    api_key_env: str = typer.Option(
+        "OPENAI_API_KEY", "--api-key-env", metavar="NAME", callback=env_name,
+        help="openai backend: environment variable holding the API key (the key is never "
+        "stored)"),
+) -> None:
+    """Run task suites on models; store every sample, print the results table."""
+    from moebench.console import err_console
+    from moebench.report.terminal import RichProgress
+    from moebench.run_control import interrupt_signals
+    from moebench.runner import RunOptions, run as run_benchmark
+
+    values = dict(
+        models=model, suites=suite, backend=backend.value if backend else None, host=host,
+        out=out, csv=csv, samples_csv=samples_csv, html=html, repeats=repeats, limit=limit,
+        concurrency=concurrency, timeout=timeout, retries=retries, resume=resume, pull=pull,
+        dtype=dtype, device=device, api_key_env=api_key_env)
+    # only what the user typed is "given" (RunOptions.model_fields_set): --resume takes
+    # those and keeps the stored values of the rest
+    params = {"models": "model", "suites": "suite"}
+    options = RunOptions(**{k: v for k, v in values.items() if _given(ctx, params.get(k, k))})
+    with interrupt_signals(), RichProgress(err_console) as progress:
+        result = run_benchmark(options, progress)
+    _print_run_end(result)
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT", "PROMPT")
+
+
+def _print_run_end(result: Any) -> None:
+    from rich.markup import escape
+
+    from moebench.console import console, print_error
+
+    if result.status == "interrupted" and getattr(result, "stopped", None):
+        _print_stopped(result)
+    if result.status == "interrupted":
+        _print_interrupted(result)
+    from moebench.report.terminal import print_results  # pandas/scipy only once there is a table
+    from moebench.report.summary import build_report
+
+    from moebench.report.model_compare import print_stored_comparisons
+
+    report = build_report(result.out, [result.run_id])
+    print_results(console, report.summary, report.models, title=report.title)
+    print_stored_comparisons(console, result.out, [result.run_id])
+    kept = f" ({result.kept} kept from before)" if result.kept else ""
+    console.print(f"run {result.run_id}: {result.samples} samples{kept}, {result.errors} "
+                  f"errors · store {escape(str(result.db_path))}", soft_wrap=True,
+                  highlight=False)
+    for path in result.written:
+        console.print(f"wrote {escape(str(path))}", soft_wrap=True, highlight=False)
+    if result.write_error:
+        print_error(result.write_error)
+        raise typer.Exit(1)
+
+
+def _print_interrupted(result: Any) -> None:
+    """The interrupted line (always with the resume command), then exit 130 (143: SIGTERM)."""
+    from rich.markup import escape
+
+    from moebench.console import err_console
+
+    code = 143 if result.terminated else 1 if result.reason else 130  # a full disk: exit 1
+    if not result.run_id:
+        err_console.print("[yellow]interrupted[/] before the run started: nothing was stored",
+                          soft_wrap=True)
+        raise typer.Exit(code)
+    where = f" --out {result.out}" if result.out != Path("results") else ""
+    why = f" ({escape(result.reason)})" if result.reason else ""
+    err_console.print(f"[yellow]interrupted[/]{why}: run {result.run_id} keeps its "
+                      f"{result.kept + result.samples} finished samples — resume with: "
+                      f"moebench run --resume {result.run_id}{escape(where)}", soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _print_stopped(result: Any) -> None:
+    """The server went away mid-run: one red line with the resume command, exit 1."""
+    from rich.markup import escape
+
+    from moebench.console import err_console
+
+    where = f" --out {result.out}" if result.out != Path("results") else ""
+    err_console.print(f"[red]stopped[/]: {escape(result.stopped)}; run {result.run_id} keeps "
+                      f"its {result.kept + result.samples - result.errors} finished samples — "
+                      f"start the server, then resume with: moebench run --resume "
+                      f"{result.run_id}{escape(where)}", soft_wrap=True, highlight=False)
+    raise typer.Exit(1)
