@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,7 +21,7 @@ from moebench import liveness
 from moebench.errors import RunNotFound, StoreError
 from moebench.paths import DB_NAME
 from moebench.store_rows import (
-    MODEL_FIELDS, SAMPLE_SQL, router_rows, sample_row, to_json, utc_now,
+    MODEL_FIELDS, SAMPLE_SQL, count_rows, router_rows, sample_row, to_json, utc_now,
 )
 from moebench.store_guard import (
     StoreReadOnly, check_header, check_store, connect, guarded, retry_locked, translate, writable,
@@ -367,13 +367,37 @@ class Store:
         frame["extra"] = frame["extra"].map(lambda v: json.loads(v) if v else {})
         return frame
 
-    def router_frame(self, run_ids: Sequence[str]) -> pd.DataFrame:
-        """Tokens per expert, per model × suite × task × phase × layer (ROUTER_COLUMNS)."""
+    def router_frame(self, run_ids: Sequence[str], *, by_sample: bool = False) -> pd.DataFrame:
+        """Tokens per expert, per model × suite × task × phase × layer (ROUTER_COLUMNS).
+
+        `by_sample=True`: one row group per sample instead (ROUTER_COLUMNS + `case_id`,
+        `repeat`), from the samples' own counts; empty for runs stored before they were kept.
+        """
         import pandas as pd
 
+        if by_sample:
+            return pd.DataFrame(self._router_sample_rows(run_ids),
+                                columns=[*ROUTER_COLUMNS, "case_id", "repeat"])
         sql = (f"SELECT {', '.join(ROUTER_COLUMNS)} FROM router_load WHERE run_id IN "
                f"({_marks(run_ids)}) ORDER BY run_id, model, suite, task, phase, layer, expert")
         return pd.read_sql_query(sql, self.db, params=list(run_ids))
+
+    def has_router(self, run_ids: Sequence[str]) -> bool:
+        """Whether any of the runs stored router counts (engine runs), without pandas."""
+        sql = f"SELECT 1 FROM router_load WHERE run_id IN ({_marks(run_ids)}) LIMIT 1"
+        return self.db.execute(sql, list(run_ids)).fetchone() is not None
+
+    def _router_sample_rows(self, run_ids: Sequence[str]) -> Iterable[tuple[Any, ...]]:
+        """Each sample's nonzero router counts as rows (a damaged JSON value is skipped)."""
+        sql = ("SELECT run_id, model, suite, task, case_id, repeat, router FROM samples WHERE "
+               f"router IS NOT NULL AND run_id IN ({_marks(run_ids)}) "
+               "ORDER BY run_id, model, seq, repeat")
+        for run, model, suite, task, case, repeat, text in self.db.execute(sql, list(run_ids)):
+            try:
+                counts = list(count_rows(json.loads(text)))
+            except (ValueError, TypeError, AttributeError):
+                continue
+            yield from ((run, model, suite, task, *c, case, repeat) for c in counts)
 
     def runs_frame(self) -> pd.DataFrame:
         """Every run, newest first, with its sample and error counts."""

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -30,12 +30,12 @@ INSERT INTO samples (run_id, model, backend, suite, task, case_id, repeat, seq, 
     system, options, output, stripped, answer, score, passed, explanation, expected, latency_s,
     ttft_s, prompt_tokens, output_tokens, decode_s, prompt_eval_s, server_load_s,
     server_total_s, done_reason, timing_source, queue_s, cold, error, attempts, created_at,
-    expected_detail)
+    expected_detail, router)
 VALUES (:run_id, :model, :backend, :suite, :task, :case_id, :repeat, :seq, :digest, :prompt,
     :system, :options, :output, :stripped, :answer, :score, :passed, :explanation, :expected,
     :latency_s, :ttft_s, :prompt_tokens, :output_tokens, :decode_s, :prompt_eval_s,
     :server_load_s, :server_total_s, :done_reason, :timing_source, :queue_s, :cold, :error,
-    :attempts, :created_at, :expected_detail)
+    :attempts, :created_at, :expected_detail, :router)
 ON CONFLICT (run_id, model, suite, task, case_id, repeat) DO UPDATE SET
     seq=excluded.seq, digest=excluded.digest, prompt=excluded.prompt, system=excluded.system,
     options=excluded.options, output=excluded.output, stripped=excluded.stripped,
@@ -47,7 +47,7 @@ ON CONFLICT (run_id, model, suite, task, case_id, repeat) DO UPDATE SET
     server_total_s=excluded.server_total_s, done_reason=excluded.done_reason,
     timing_source=excluded.timing_source, queue_s=excluded.queue_s, cold=excluded.cold,
     error=excluded.error, attempts=excluded.attempts, created_at=excluded.created_at,
-    expected_detail=excluded.expected_detail
+    expected_detail=excluded.expected_detail, router=excluded.router
 """
 
 
@@ -63,6 +63,7 @@ def sample_row(record: Record, *, seq: int, cold: bool, digest: str | None) -> d
         "created_at": utc_now(), "answer": None, "score": None, "passed": None,
         "explanation": None, "output": None, "attempts": None,
         "expected_detail": describe_expected(req.scorer, req.case),
+        "router": to_json(comp.router) if comp is not None and comp.router else None,
     }
     if score is not None:
         row.update(answer=score.answer, score=score.score, passed=int(score.passed),
@@ -80,9 +81,14 @@ def router_rows(record: Record) -> Iterable[tuple[Any, ...]]:
     """(run, model, suite, task, phase, layer, expert, tokens) for each nonzero router count."""
     router = record.completion.router if record.completion else None
     req = record.request
+    for count in count_rows(router):
+        yield (record.run_id, record.model, req.suite, req.task, *count)
+
+
+def count_rows(router: Mapping[str, Any] | None) -> Iterable[tuple[str, int, int, int]]:
+    """(phase, layer, expert, tokens) for each nonzero count of `{"prefill": [[...]], ...}`."""
     for phase, layers in (router or {}).items():
         for layer, counts in enumerate(layers or []):
             for expert, tokens in enumerate(counts):
                 if tokens:
-                    yield (record.run_id, record.model, req.suite, req.task, phase, layer,
-                           expert, int(tokens))
+                    yield phase, layer, expert, int(tokens)

@@ -85,6 +85,13 @@ def m004_run_process(db: sqlite3.Connection) -> None:
     """)
 
 
+@_migration
+def m005_samples_router(db: sqlite3.Connection) -> None:
+    # each sample's own router counts (JSON `{"prefill": [[...]], "decode": [[...]]}`), so the
+    # task-specialisation baseline can shuffle task labels over samples (issue 14)
+    db.execute("ALTER TABLE samples ADD COLUMN router TEXT")
+
+
 def _script(db: sqlite3.Connection, sql: str) -> None:
     # executescript() would COMMIT the migration's open transaction; run statements one by one.
     for statement in sql.split(";"):

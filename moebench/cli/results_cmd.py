@@ -77,6 +77,7 @@ def report(
         print_stored_comparisons,
         run_comparisons,
     )
+    from moebench.report.specialisation import print_specialisation
     from moebench.report.terminal import print_results
     from moebench.speed.stored import report_speed_runs
     from moebench.report.summary import build_report
@@ -96,6 +97,7 @@ def report(
         typer.echo(markdown_from_store(out, list(result.run_ids)))
     else:
         print_results(console, result.summary, result.models, title=title)
+        print_specialisation(console, result.specialisation)
         print_stored_comparisons(console, out, result.run_ids, pairs.value)
         print_run_comparisons(console, found if found is not None
                               else run_comparisons(out, None, result.run_ids))

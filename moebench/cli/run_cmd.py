@@ -98,9 +98,11 @@ def _print_run_end(result: Any) -> None:
     from moebench.report.summary import build_report
 
     from moebench.report.model_compare import print_stored_comparisons
+    from moebench.report.specialisation import print_specialisation
 
     report = build_report(result.out, [result.run_id])
     print_results(console, report.summary, report.models, title=report.title)
+    print_specialisation(console, report.specialisation)
     print_stored_comparisons(console, result.out, [result.run_id])
     kept = f" ({result.kept} kept from before)" if result.kept else ""
     console.print(f"run {result.run_id}: {result.samples} samples{kept}, {result.errors} "

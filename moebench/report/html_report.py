@@ -28,6 +28,7 @@ from moebench.report.compare import (
     power_note,
 )
 from moebench.report.metrics import load_balance_cv, model_table, ok_mask, passed_bool, task_table
+from moebench.report.specialisation import specialisation_blocks, specialisation_title
 from moebench.types import ModelInfo
 from moebench.units import human_bytes
 
@@ -137,6 +138,7 @@ def render_html(samples: pd.DataFrame, models: pd.DataFrame | None = None,
                 *, compare: Sequence[tuple[str, str]] | None = None,
                 settings: Sequence[dict[str, Any]] | None = None,
                 generation: Sequence[dict[str, Any]] | None = None,
+                router_samples: pd.DataFrame | None = None,
                 title: str = "moebench report") -> str:
     """The whole report as one HTML string.
 
@@ -150,6 +152,8 @@ def render_html(samples: pd.DataFrame, models: pd.DataFrame | None = None,
         settings: `Store.run()` rows (machine, backend, host, options), shown as the
             hardware and run settings, optional.
         generation: `Store.generation_options()` rows, optional.
+        router_samples: `Store.router_frame(by_sample=True)` rows, optional: the expert
+            specialisation baseline then shuffles samples rather than tokens.
         title: page title.
     """
     from moebench import __version__
@@ -173,6 +177,8 @@ def render_html(samples: pd.DataFrame, models: pd.DataFrame | None = None,
         "run_comparisons": _run_comparisons(samples, runs, compare),
         "moe": _moe_rows(models_l, colors),
         "heatmaps": _heatmaps(router_l, _expert_counts(models_l)),
+        "specialisation": [{**b, "title": specialisation_title(b)}
+                           for b in specialisation_blocks(router, router_samples)],
         **_samples_context(labelled),
         "settings": [_settings_row(r) for r in settings or ()],
         "generation": _generation_rows(generation or ()),
@@ -472,14 +478,15 @@ def write_html(store: Any, run_ids: Sequence[str], path: str | Path, *,
     """
     run_ids = [str(r) for r in run_ids]
     frames = (store.samples_frame(run_ids), store.models_frame(run_ids),
-              store.router_frame(run_ids), store.runs_frame())
+              store.router_frame(run_ids), store.runs_frame(),
+              store.router_frame(run_ids, by_sample=True))
     runs = frames[3]
     if runs is not None and "run_id" in runs:
         runs = runs[runs["run_id"].astype(str).isin([str(r) for r in run_ids])]
     pairs = list(compare) if compare is not None else run_pairs(run_ids)
     html = render_html(frames[0], frames[1], frames[2], runs, compare=pairs,
                        settings=[store.run(r) for r in run_ids],
-                       generation=store.generation_options(run_ids))
+                       generation=store.generation_options(run_ids), router_samples=frames[4])
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(html, encoding="utf-8")

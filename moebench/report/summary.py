@@ -248,6 +248,17 @@ def write_html(store: Store, run_ids: Sequence[str], path: Path) -> Path:
     return Path(path)
 
 
+def stored_specialisation(store: Store, run_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """Per engine model, how differently its tasks use the experts (empty: no router counts;
+    pandas and numpy are imported only when there are some)."""
+    if not store.has_router(run_ids):
+        return []
+    from moebench.report.specialisation import specialisation_blocks
+
+    return specialisation_blocks(store.router_frame(run_ids),
+                                 store.router_frame(run_ids, by_sample=True))
+
+
 @dataclass(frozen=True)
 class Report:
     """Stored runs ready to print: their rows, summary and model rows, files written."""
@@ -262,6 +273,8 @@ class Report:
     written: tuple[Path, ...]
     #: run id → `incomplete: 23/120` for runs with samples missing
     incomplete: dict[str, str] = field(default_factory=dict)
+    #: `specialisation_blocks` of the engine runs (how differently the tasks use the experts)
+    specialisation: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def title(self) -> str:
@@ -285,6 +298,6 @@ def build_report(out: Path, run_ids: Sequence[str] = (), *, csv: Path | None = N
                                 summary=summary)
         incomplete = {i: n for i in ids if (n := store.incomplete_note(i))}
         return Report(ids, tuple(store.run(i) for i in ids), summary, models, store.path,
-                      tuple(written), incomplete)
+                      tuple(written), incomplete, stored_specialisation(store, ids))
     finally:
         store.close()
