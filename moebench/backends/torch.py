@@ -271,9 +271,10 @@ def _model_info(engine: Engine, folder: Path, name: str, digest: str, load_s: fl
 def quantization(engine: Engine) -> str:
     """`GGUF Q4_K_M · 4.8 bits/weight` for GGUF weights (run at `--dtype`), else the dtype (`F32`)."""
     info = engine.info
+    run_as = f" · run as {info.quant}" if info.quant else ""
     if info.weights_format == "gguf":
-        return f"GGUF {info.file_type} · {info.bits_per_weight:.1f} bits/weight"
-    return _QUANT.get(info.dtype, info.dtype)
+        return f"GGUF {info.file_type} · {info.bits_per_weight:.1f} bits/weight{run_as}"
+    return _QUANT.get(info.dtype, info.dtype) + run_as
 
 
 def _free_memory(device: str) -> None:

@@ -52,7 +52,8 @@ def run(
         None, "--html", metavar="FILE", help="also write the HTML report"),
     pull: bool = typer.Option(False, "--pull", help="pull missing Ollama models first"),
     dtype: str = typer.Option(
-        "float32", "--dtype", metavar="DTYPE", help="torch backend: weight dtype"),
+        "float32", "--dtype", metavar="DTYPE",
+        help="torch backend: float32 | bfloat16 | float16, or int8 / q8_0 (int8 weights)"),
     device: str = typer.Option(
         "cpu", "--device", metavar="DEVICE", help="torch backend: cpu, cuda or mps"),
     api_key_env: str = typer.Option(

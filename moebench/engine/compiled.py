@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from moebench.engine.attention import Attention
+from moebench.engine.int8 import BLOCK, Int8Experts, Int8Linear
 from moebench.engine.model import Transformer
 from moebench.engine.moe import FeedForward, MoEFeedForward
 from moebench.engine.rope import apply_rope
@@ -31,6 +32,25 @@ from moebench.errors import EngineError
 def gemv(x: Tensor, weight: Tensor) -> Tensor:
     """`x [..., in] · weight [out, in]ᵀ` as a product and a sum (inductor fuses it into one GEMV)."""
     return (weight * x.unsqueeze(-2)).sum(-1)
+
+
+def qgemv(x: Tensor, q: Tensor, scale: Tensor, mode: str) -> Tensor:
+    """`gemv` on int8 weights `q [..., N, K]`: per-channel `scale [..., N]` (`int8`) or one
+    per 32-block `[..., N, K/32]` (`q8_0`); the int8 → float conversion fuses into the read."""
+    if mode == "int8":
+        return gemv(x, q.to(x.dtype)) * scale.to(x.dtype)
+    blocks = q.unflatten(-1, (-1, BLOCK)).to(x.dtype)  # [..., N, B, 32]
+    part = (blocks * x.unflatten(-1, (-1, BLOCK)).unsqueeze(-3)).sum(-1)  # [..., N, B]
+    return (part * scale.to(x.dtype)).sum(-1)
+
+
+def linear(x: Tensor, module: torch.nn.Module) -> Tensor:
+    """A (possibly int8) linear layer's GEMV, with its bias."""
+    if isinstance(module, Int8Linear):
+        out = qgemv(x, module.q, module.scale, "int8")
+    else:
+        out = gemv(x, module.weight)
+    return out + module.bias if module.bias is not None else out
 
 
 class CompiledDecoder:
@@ -90,12 +110,12 @@ class CompiledDecoder:
             x = x + self._attention(block.attention, block.attention_norm(x), rope, pos, keys)
             h = block.ffn_norm(x)
             x = x + (self._moe(block.ffn, h, i) if i in self.counts else _dense(block.ffn, h))
-        return gemv(model.norm(x), model.output.weight)  # [1, 1, V]
+        return linear(model.norm(x), model.output)  # [1, 1, V]
 
     @staticmethod
     def _attention(a: Attention, x: Tensor, rope: tuple[Tensor, Tensor], pos: Tensor,
                    keys: Tensor) -> Tensor:
-        qkv = gemv(x, a.wqkv.weight) + (a.wqkv.bias if a.wqkv.bias is not None else 0)
+        qkv = linear(x, a.wqkv)
         if a.clip is not None:
             qkv = qkv.clamp(-a.clip, a.clip)
         g, d = a.n_kv, a.head_dim
@@ -111,16 +131,14 @@ class CompiledDecoder:
         scores = q.view(g, -1, d) @ a.cache.k[0].transpose(-1, -2) * a.scale  # [G, R, S]
         probs = scores.masked_fill(~visible, float("-inf")).float().softmax(-1).to(q.dtype)
         y = (probs @ a.cache.v[0]).reshape(1, 1, -1)  # [1, 1, G·R·D]
-        out = gemv(y, a.wo.weight)
-        return out + a.wo.bias if a.wo.bias is not None else out
+        return linear(y, a.wo)
 
     def _moe(self, ffn: MoEFeedForward, x: Tensor, layer: int) -> Tensor:
         flat = x.view(1, -1)  # [1, H]
         weights, ids = ffn.gate(flat)  # [1, k] each
         ids = ids[0]
-        experts = ffn.experts
-        gate, up = gemv(flat, experts.w13[ids]).chunk(2, dim=-1)  # [k, I] each
-        down = gemv(experts.act(gate) * up, experts.w2[ids])  # [k, H]
+        gate, up = _experts_gemv(ffn.experts, flat, ids, "w13").chunk(2, dim=-1)  # [k, I] each
+        down = _experts_gemv(ffn.experts, ffn.experts.act(gate) * up, ids, "w2")  # [k, H]
         out = (down * weights[0, :, None].to(x.dtype)).sum(0)  # [H]
         self.counts[layer].index_add_(0, ids, torch.ones_like(ids))
         if ffn.shared is not None:
@@ -131,6 +149,15 @@ class CompiledDecoder:
         return out.view_as(x)
 
 
+def _experts_gemv(experts: torch.nn.Module, x: Tensor, ids: Tensor, name: str) -> Tensor:
+    """The chosen experts' `w13` or `w2` GEMVs, `[k, out]`; the gather fuses into the read."""
+    if isinstance(experts, Int8Experts):
+        suffix = name[1:]
+        return qgemv(x, getattr(experts, "q" + suffix)[ids], getattr(experts, "s" + suffix)[ids],
+                     experts.mode)
+    return gemv(x, getattr(experts, name)[ids])
+
+
 def _dense(ffn: FeedForward, x: Tensor) -> Tensor:
-    gate, up = gemv(x, ffn.w13.weight).chunk(2, dim=-1)
-    return gemv(ffn.act(gate) * up, ffn.w2.weight)
+    gate, up = linear(x, ffn.w13).chunk(2, dim=-1)
+    return linear(ffn.act(gate) * up, ffn.w2)

@@ -7,25 +7,39 @@ module sits above both, so neither imports the other's caller (no import circle)
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+from moebench.engine.int8 import QUANT_MODES, quantize_model
 from moebench.engine.runtime import Engine, is_gguf_file, load_checkpoint
 
 
 def load_model(path: str | Path, dtype: str = "float32", device: str = "cpu", *,
-               available_bytes: int | None = None, threads: int | None = None) -> Engine:
+               available_bytes: int | None = None, threads: int | None = None,
+               quant: str | None = None) -> Engine:
     """Load an HF-format MoE checkpoint folder (config.json + *.safetensors + tokenizer.json),
     or a GGUF file (`*.gguf`, or an Ollama blob: see `gguf_loader.load_gguf`).
 
     `available_bytes` overrides the free-memory reading (psutil / CUDA) for the OOM check.
     `threads`: torch threads during `generate` (0: leave torch's setting; None: 1 for models
     reading under SMALL_MODEL_BYTES per token on CPU, else 0).
+    `quant`: keep the weights as int8 (`int8.py`: "int8" per-channel everywhere, "q8_0" the
+    experts in Q8_0 blocks); `dtype="int8"` / `"q8_0"` (the CLI's `--dtype`) means the same
+    with float32 activations.
     Raises EngineError (unknown family, missing files), OutOfMemoryRisk (too big).
     """
+    if dtype in QUANT_MODES:
+        quant, dtype = dtype, "float32"
     if str(path).endswith(".gguf") or is_gguf_file(Path(path).expanduser()):
         from moebench.engine.gguf_loader import load_gguf
 
-        return load_gguf(Path(path).expanduser(), dtype, device, available_bytes=available_bytes,
-                         threads=threads)
-    return load_checkpoint(path, dtype, device, available_bytes=available_bytes,
-                           threads=threads)
+        engine = load_gguf(Path(path).expanduser(), dtype, device,
+                           available_bytes=available_bytes, threads=threads)
+    else:
+        engine = load_checkpoint(path, dtype, device, available_bytes=available_bytes,
+                                 threads=threads)
+    if quant:
+        quantize_model(engine.model, quant)
+        engine.info = dataclasses.replace(engine.info, quant=quant,
+                                          weight_bytes=engine.model.weight_bytes())
+    return engine

@@ -137,6 +137,9 @@ class Transformer(nn.Module):
             if p.data_ptr() not in seen:
                 seen.add(p.data_ptr())
                 total += p.numel() * p.element_size()
+        for name, b in self.named_buffers():  # int8 weights and their scales (`int8.py`)
+            if name.rsplit(".", 1)[-1] in ("q", "scale", "q13", "s13", "q2", "s2"):
+                total += b.numel() * b.element_size()
         return total
 
     @torch.no_grad()
@@ -145,8 +148,7 @@ class Transformer(nn.Module):
         skipped = 0
         for block in self.layers:
             if isinstance(block.ffn, MoEFeedForward):
-                experts = block.ffn.experts
-                per_expert = (experts.w13[0].numel() + experts.w2[0].numel()) * experts.w13.element_size()
+                per_expert = block.ffn.experts.expert_bytes()
                 skipped += (self.args.moe.n_experts - self.args.moe.top_k) * per_expert
         embedding = self.tok_embeddings.weight
         untouched_embedding = 0 if self.args.tie_embeddings else embedding.numel() * embedding.element_size()

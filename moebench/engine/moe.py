@@ -112,6 +112,11 @@ class Experts(nn.Module):
         self.w13 = nn.Parameter(torch.empty(n_experts, 2 * hidden, dim))  # [E, 2I, H]
         self.w2 = nn.Parameter(torch.empty(n_experts, dim, hidden))  # [E, H, I]
         self.act = _activation(activation)
+        self.n_experts = n_experts
+
+    def expert_bytes(self) -> int:
+        """Weight bytes one expert's matmuls read."""
+        return (self.w13[0].numel() + self.w2[0].numel()) * self.w13.element_size()
 
     def expert(self, x: Tensor, e: int) -> Tensor:
         """Expert `e` on tokens `x [n, H]`, through views of the stacked weights."""
@@ -133,7 +138,7 @@ class Experts(nn.Module):
         k = ids.shape[-1]
         flat = ids.flatten()  # [T*k]
         order = flat.argsort(stable=True)  # slots grouped by expert
-        counts = torch.bincount(flat, minlength=self.w13.shape[0]).tolist()
+        counts = torch.bincount(flat, minlength=self.n_experts).tolist()
         tokens = order // k  # [T*k] token of each sorted slot
         scale = weights.flatten()[order].to(x.dtype)[:, None]  # [T*k, 1]
         out = torch.zeros_like(x)
