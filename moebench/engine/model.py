@@ -119,7 +119,8 @@ class Transformer(nn.Module):
         round, so eager fp32 on CPU only). The compiled decode step wants row-major weights
         (its reductions run along contiguous rows). One tensor is copied at a time.
         """
-        tied = self.output.weight.data_ptr() == self.tok_embeddings.weight.data_ptr()
+        head = getattr(self.output, "weight", None)  # an int8 head has none (`int8.py`)
+        tied = head is not None and head.data_ptr() == self.tok_embeddings.weight.data_ptr()
         for name, param in self.named_parameters():
             matrix = param.dim() >= 2 and name.endswith((".weight", ".w13", ".w2"))
             if not matrix or "tok_embeddings" in name or (tied and name == "output.weight"):

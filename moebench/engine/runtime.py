@@ -133,7 +133,8 @@ class Engine:
             raise EngineError("compiled decode needs a C compiler (cc/gcc) on PATH — "
                               "install one or keep the eager engine")
         self.compiled = CompiledDecoder(self.model, length)
-        return self.compiled.warm_up()
+        with _torch_threads(self.info.threads):  # inductor fixes its OpenMP width at compile
+            return self.compiled.warm_up()
 
     def router_stats(self) -> RouterCounts:
         """Tokens routed to each expert, per layer, prefill and decode apart, since the last reset."""

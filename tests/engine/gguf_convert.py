@@ -21,6 +21,8 @@ import gguf
 import numpy as np
 from safetensors.numpy import load_file
 
+from gguf_kquants import quantize_q4_k, quantize_q6_k
+
 ARCH = {"mixtral": gguf.MODEL_ARCH.LLAMA, "qwen2_moe": gguf.MODEL_ARCH.QWEN2MOE,
         "qwen3_moe": gguf.MODEL_ARCH.QWEN3MOE, "olmoe": gguf.MODEL_ARCH.OLMOE,
         "deepseek_v2": gguf.MODEL_ARCH.DEEPSEEK2, "dbrx": gguf.MODEL_ARCH.DBRX,
@@ -28,7 +30,8 @@ ARCH = {"mixtral": gguf.MODEL_ARCH.LLAMA, "qwen2_moe": gguf.MODEL_ARCH.QWEN2MOE,
         "granitemoeshared": gguf.MODEL_ARCH.GRANITE_MOE}
 FILE_TYPE = {"F32": gguf.LlamaFileType.ALL_F32, "F16": gguf.LlamaFileType.MOSTLY_F16,
              "Q8_0": gguf.LlamaFileType.MOSTLY_Q8_0, "Q4_0": gguf.LlamaFileType.MOSTLY_Q4_0,
-             "Q5_0": gguf.LlamaFileType.MOSTLY_Q5_0, "MXFP4": gguf.LlamaFileType.MOSTLY_MXFP4_MOE}
+             "Q5_0": gguf.LlamaFileType.MOSTLY_Q5_0, "MXFP4": gguf.LlamaFileType.MOSTLY_MXFP4_MOE,
+             "Q4_K_M": gguf.LlamaFileType.MOSTLY_Q4_K_M}
 EXPERT_PARTS = {"mixtral": {"w1": "gate", "w3": "up", "w2": "down"}}
 #: Ollama's convert_mixtral.go merges w1 → ffn_gate_exps, w2 → ffn_up_exps, w3 → ffn_down_exps
 OLLAMA_MIXTRAL = {"w1": "gate", "w2": "up", "w3": "down"}
@@ -251,14 +254,26 @@ def _dbrx_expert(names: gguf.TensorNameMap, hf: str, data: np.ndarray, cfg: dict
 def _add(w: gguf.GGUFWriter, name: str, data: np.ndarray, qtype: str) -> None:
     keep = data.ndim < 2 or name.endswith(("ffn_gate_inp.weight", "_norm.weight"))
     keep = keep or (qtype == "MXFP4" and not name.endswith("_exps.weight"))  # MXFP4_MOE
+    if qtype == "Q4_K_M":
+        qtype = _q4_k_m_type(name)
     kind = gguf.GGMLQuantizationType[qtype]
     block = gguf.GGML_QUANT_SIZES[kind][0]
     if qtype == "F32" or keep or data.shape[-1] % block:
         w.add_tensor(name, np.ascontiguousarray(data, dtype=np.float32))
     elif qtype == "F16":
         w.add_tensor(name, data.astype(np.float16))
+    elif qtype in ("Q4_K", "Q6_K"):  # gguf-py cannot quantise K-quants: our own writer
+        quantize = quantize_q4_k if qtype == "Q4_K" else quantize_q6_k
+        w.add_tensor(name, quantize(data), raw_dtype=kind)
     else:
         w.add_tensor(name, gguf.quants.quantize(data, kind), raw_dtype=kind)
+
+
+def _q4_k_m_type(name: str) -> str:
+    """llama.cpp's Q4_K_M mix, simplified: Q6_K for the LM head, attn_v and the first
+    layer's ffn_down (llama.cpp: half of the ffn_down / attn_v layers), Q4_K elsewhere."""
+    q6 = name == "output.weight" or ".attn_v." in name or name.startswith("blk.0.ffn_down")
+    return "Q6_K" if q6 else "Q4_K"
 
 
 def ollama_store(root: Path, blob_source: Path, name: str = "library/tiny", tag: str = "latest",

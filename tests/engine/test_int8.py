@@ -71,3 +71,22 @@ def test_q8_0_blocks_recover_a_q8_0_tensor_exactly() -> None:
 def test_unknown_quant_is_refused(q8_file: Path) -> None:
     with pytest.raises(EngineError, match="int8, q8_0"):
         load_model(q8_file, quant="int4")
+
+
+@pytest.mark.slow
+def test_compiled_decode_reads_the_int8_weights(q8_file: Path) -> None:
+    import shutil
+
+    if not (shutil.which("cc") or shutil.which("gcc")):
+        pytest.skip("torch.compile on CPU needs a C compiler")
+    for quant in ("q8_0", "int8"):
+        engine = load_model(q8_file, quant=quant)
+        ids = engine.tokenizer.encode(PROMPT)
+        eager = engine.generate(ids, 12, ignore_eos=True)
+        engine.compile_decode(length=64)
+        engine.reset_router_stats()
+        compiled = engine.generate(ids, 12, ignore_eos=True)
+        decode = engine.router_stats().decode
+        assert sum(map(sum, decode)) == 11 * 2 * len(decode)  # 11 steps × top-2 × layers
+        if quant == "q8_0":  # same numbers; int8's eager matmuls round activations to bf16
+            assert compiled == eager

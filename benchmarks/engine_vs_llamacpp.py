@@ -1,0 +1,146 @@
+"""The engine vs llama.cpp on the same GGUF files (a benchmark, not a test).
+
+Weights: the Mixtral-like model of `engine_vs_transformers.py` (hidden 512, 8 experts top-2,
+ffn 1408, 8 layers, 32k vocab) converted by the tests' GGUF converter to F32, F16 and Q8_0.
+Batch 1, an 8-token prompt, 64 greedy new tokens, decode tok/s (median of `--repeats`), at each
+of `--threads` (default 1 and 2), all in this one process, back to back, so the ratios are
+measured under the same load. Engine rows: F32 and F16 files (run in fp32), Q8_0 dequantised
+to fp32, Q8_0 as `quant="int8"` (per-channel int8, `_weight_int8pack_mm`) and `quant="q8_0"`
+(Q8_0 blocks), eager and, with `--compile` and a C compiler, `compile_decode(256)` (compile
+time reported apart). llama.cpp rows only when `llama_cpp` (llama-cpp-python) is importable:
+it is an optional extra, never a requirement; without it the engine's figures alone are printed.
+
+    python benchmarks/engine_vs_llamacpp.py [--threads 1,2] [--repeats 3] [--compile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT / "tests" / "engine")]
+
+from engine_vs_transformers import NEW_TOKENS, PROMPT_LEN, build_checkpoint  # noqa: E402
+from gguf_convert import convert  # noqa: E402
+
+from moebench.engine import load_model  # noqa: E402
+
+#: (label, GGUF type, engine quant mode, llama.cpp row to compare with)
+ENGINE_ROWS = [("F32", "F32", None, "F32"), ("F16", "F16", None, "F16"),
+               ("Q8_0 dequantised", "Q8_0", None, "Q8_0"), ("Q8_0 int8", "Q8_0", "int8", "Q8_0"),
+               ("Q8_0 q8_0 blocks", "Q8_0", "q8_0", "Q8_0")]
+COMPILED = ("F32", "Q8_0 int8", "Q8_0 q8_0 blocks")
+
+
+def engine_rate(path: Path, quant: str | None, threads: int, repeats: int,
+                compile_length: int | None) -> tuple[float, float | None, list[int]]:
+    """(median decode tok/s, compile seconds or None, the greedy tokens)."""
+    torch.set_num_threads(threads)
+    engine = load_model(path, threads=threads, quant=quant)
+    compile_s = engine.compile_decode(compile_length) if compile_length else None
+    ids = list(range(3, 3 + PROMPT_LEN))
+    rates, tokens = [], []
+    for _ in range(repeats):
+        tokens = engine.generate(ids, max_new_tokens=NEW_TOKENS, ignore_eos=True)
+        rates.append(engine.last_stats.decode_tokens_per_s)
+    return statistics.median(rates), compile_s, tokens
+
+
+def llama_rate(path: Path, threads: int, repeats: int) -> tuple[float | None, str]:
+    """llama.cpp's decode tok/s on `path` (None and the reason when it cannot run)."""
+    try:
+        from llama_cpp import Llama
+    except ImportError:
+        return None, "llama_cpp not importable"
+    try:
+        llm = Llama(model_path=str(path), n_threads=threads, n_ctx=256, verbose=False)
+    except Exception as error:  # llama.cpp refuses a file: report it, keep the engine rows
+        return None, f"llama.cpp could not load {path.name}: {error}"
+    ids, rates = list(range(3, 3 + PROMPT_LEN)), []
+    for _ in range(repeats):
+        llm.reset()
+        first = 0.0
+        for n, _token in enumerate(llm.generate(ids, temp=0.0, top_k=1), 1):
+            if n == 1:
+                first = time.perf_counter()
+            if n == NEW_TOKENS:
+                break
+        rates.append((NEW_TOKENS - 1) / (time.perf_counter() - first))
+    return statistics.median(rates), ""
+
+
+def run(folder: Path, tmp: Path, options: argparse.Namespace) -> list[dict[str, Any]]:
+    """Every row at every thread count, back to back."""
+    files = {q: convert(folder, tmp / f"m-{q}.gguf", q) or tmp / f"m-{q}.gguf"
+             for q in ("F32", "F16", "Q8_0")}
+    can_compile = options.compile and bool(shutil.which("cc") or shutil.which("gcc"))
+    rows = []
+    for threads in options.threads:
+        llama = {q: llama_rate(p, threads, options.repeats) for q, p in files.items()}
+        reference = None
+        for label, qtype, quant, against in ENGINE_ROWS:
+            modes = [("eager", None)] + ([("compiled", 256)] if can_compile and label in COMPILED
+                                         else [])
+            for mode, length in modes:
+                rate, compile_s, tokens = engine_rate(files[qtype], quant, threads,
+                                                      options.repeats, length)
+                reference = reference or tokens  # the F32 eager tokens
+                same = sum(a == b for a, b in zip(tokens, reference))
+                rows.append({"threads": threads, "engine": f"{label} {mode}", "tok_s": rate,
+                             "compile_s": compile_s, "same_tokens": same,
+                             "llama": llama[against][0], "llama_row": against,
+                             "why": llama[against][1]})
+                print_row(rows[-1])  # as it comes: a long run shows progress
+    return rows
+
+
+HEADER = (f"{'thr':>3} {'engine':28} {'tok/s':>7} {'compile s':>9} {'=F32 tok':>8} "
+          f"{'llama.cpp':>14} {'ratio':>6} {'vs F32 eager':>12}")
+
+
+def print_row(r: dict[str, Any]) -> None:
+    llama = (f"{r['llama_row']} {r['llama']:.1f}" if r["llama"] is not None else "—")
+    ratio = f"{r['tok_s'] / r['llama']:.2f}×" if r["llama"] else "—"
+    compile_s = f"{r['compile_s']:.1f}" if r["compile_s"] is not None else ""
+    print(f"{r['threads']:>3} {r['engine']:28} {r['tok_s']:7.1f} {compile_s:>9} "
+          f"{r['same_tokens']:>5}/{NEW_TOKENS} {llama:>14} {ratio:>6} "
+          f"{r.get('vs_f32', 1.0):11.2f}×", flush=True)
+
+
+def print_rows(rows: list[dict[str, Any]]) -> None:
+    """The table again at the end, with each row's ratio to F32 eager at its thread count."""
+    print("\n" + HEADER)
+    for r in rows:
+        base = next(b for b in rows if b["threads"] == r["threads"])
+        print_row({**r, "vs_f32": r["tok_s"] / base["tok_s"]})
+    reasons = {r["why"] for r in rows if r["why"]}
+    for why in sorted(reasons):
+        print(f"llama.cpp: {why}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=lambda s: [int(x) for x in s.split(",")],
+                        default=[1, 2])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--compile", action="store_true",
+                        help="also time compile_decode(256) for F32 and the int8 modes")
+    options = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "hf"
+        build_checkpoint(folder)
+        print(HEADER)
+        print_rows(run(folder, Path(tmp), options))
+
+
+if __name__ == "__main__":
+    main()
