@@ -2,8 +2,7 @@
 naming the fix, exit 1), the version flag, option callbacks and help strings.
 
 Command modules (`run_cmd`, `results_cmd`, `suites_cmd`, `ollama_cmd`, `speed_cmd`,
-`merge_cmd`) register
-their commands on `app`; `moebench.cli` imports them all.
+`merge_cmd`) register their commands on `app`; `moebench.cli` imports them all.
 """
 
 from __future__ import annotations
