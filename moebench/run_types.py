@@ -38,6 +38,8 @@ class RunOptions(BaseModel):
     pull: bool = False
     dtype: str = "float32"
     device: str = "cpu"
+    #: torch backend on a Ray cluster: `auto`, an address, or `local` (None: in-process)
+    ray: str | None = None
     #: the NAME of the variable holding the API key (openai backend); the key is never stored
     api_key_env: str = Field("OPENAI_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
 

@@ -223,7 +223,7 @@ def _backend_config(options: RunOptions) -> BackendConfig:
                          load_timeout=max(900.0, options.timeout), retries=options.retries,
                          concurrency=options.concurrency, pull=options.pull,
                          dtype=options.dtype, device=options.device,
-                         api_key_env=options.api_key_env)
+                         api_key_env=options.api_key_env, ray=options.ray)
 
 
 def _choose(options: RunOptions, host: str,

@@ -59,6 +59,10 @@ def run(
         "OPENAI_API_KEY", "--api-key-env", metavar="NAME", callback=env_name,
         help="openai backend: environment variable holding the API key (the key is never "
         "stored)"),
+    ray: str | None = typer.Option(
+        None, "--ray", metavar="ADDRESS",
+        help="torch backend: run each model in a Ray actor on the cluster at ADDRESS (`auto`, "
+        "ray://HOST:10001, or `local`); needs moebench[ray]"),
 ) -> None:
     """Run task suites on models; store every sample, print the results table."""
     from moebench.console import err_console
@@ -66,11 +70,14 @@ def run(
     from moebench.run_control import interrupt_signals
     from moebench.runner import RunOptions, run as run_benchmark
 
+    if ray and resume is None and backend is not BackendName.torch:
+        raise typer.BadParameter("--ray runs the built-in torch engine: add --backend torch",
+                                 param_hint="--ray")
     values = dict(
         models=model, suites=suite, backend=backend.value if backend else None, host=host,
         out=out, csv=csv, samples_csv=samples_csv, html=html, repeats=repeats, limit=limit,
         concurrency=concurrency, timeout=timeout, retries=retries, resume=resume, pull=pull,
-        dtype=dtype, device=device, api_key_env=api_key_env)
+        dtype=dtype, device=device, api_key_env=api_key_env, ray=ray)
     # only what the user typed is "given" (RunOptions.model_fields_set): --resume takes
     # those and keeps the stored values of the rest
     params = {"models": "model", "suites": "suite"}
