@@ -38,7 +38,8 @@ MAX_SAMPLES = 250_000
 RESUME_MAY_CHANGE = ("timeout", "retries", "concurrency", "csv", "samples_csv", "html", "host",
                      "pull", "api_key_env", "ray")
 #: options that define the run: given on `--resume`, they must equal the stored ones
-RESUME_MUST_MATCH = ("models", "suites", "backend", "repeats", "limit", "dtype", "device")
+RESUME_MUST_MATCH = ("models", "suites", "backend", "repeats", "limit", "dtype", "device",
+                     "hosts")
 
 
 class OutputPathError(MoebenchError):

@@ -25,6 +25,8 @@ class RunOptions(BaseModel):
     suites: list[Path] = Field(default_factory=list, description="suite files or folders")
     backend: str | None = Field(None, description="ollama | torch | langchain | openai")
     host: str | None = Field(None, description="server base URL")
+    #: every host of a multi-host run (base URLs; empty with one host), see moebench.hosts
+    hosts: list[str] = Field(default_factory=list, description="server base URLs")
     out: Path = Field(DEFAULT_OUT, description="results folder holding the store")
     csv: Path | None = None
     samples_csv: Path | None = None
