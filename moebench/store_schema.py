@@ -86,7 +86,18 @@ def m004_run_process(db: sqlite3.Connection) -> None:
 
 
 @_migration
-def m005_samples_router(db: sqlite3.Connection) -> None:
+def m005_model_hosts(db: sqlite3.Connection) -> None:
+    # several hosts in one run (issue 15): where each model ran, that host's server version,
+    # and the run's model → host assignment (`--resume` keeps it)
+    _script(db, """
+    ALTER TABLE models ADD COLUMN host TEXT;
+    ALTER TABLE models ADD COLUMN server_version TEXT;
+    ALTER TABLE runs ADD COLUMN assignment TEXT;
+    """)
+
+
+@_migration
+def m006_samples_router(db: sqlite3.Connection) -> None:
     # each sample's own router counts (JSON `{"prefill": [[...]], "decode": [[...]]}`), so the
     # task-specialisation baseline can shuffle task labels over samples (issue 14)
     db.execute("ALTER TABLE samples ADD COLUMN router TEXT")

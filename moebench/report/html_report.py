@@ -180,7 +180,7 @@ def render_html(samples: pd.DataFrame, models: pd.DataFrame | None = None,
         "specialisation": [{**b, "title": specialisation_title(b)}
                            for b in specialisation_blocks(router, router_samples)],
         **_samples_context(labelled),
-        "settings": [_settings_row(r) for r in settings or ()],
+        "settings": [settings_row(r) for r in settings or ()],
         "generation": _generation_rows(generation or ()),
     }
     return _environment().get_template("report.html.j2").render(**context)
@@ -387,7 +387,7 @@ def _heatmaps(router: pd.DataFrame | None,
 _RUN_OPTIONS = ("repeats", "limit", "concurrency", "timeout", "retries", "dtype", "device")
 
 
-def _settings_row(run: dict[str, Any]) -> dict[str, Any]:
+def settings_row(run: dict[str, Any]) -> dict[str, Any]:
     """One run's hardware and settings, as short display strings."""
     machine = run.get("machine") or {}
     options = run.get("options") or {}
