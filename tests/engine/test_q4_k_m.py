@@ -63,7 +63,8 @@ def test_q4_k_m_file_loads_with_its_type_mix(q4_k_m: tuple[Path, Path]) -> None:
     print(f"\nQ4_K_M ({info.type_mix}, {info.bits_per_weight} bits/weight): max |Δlogit| "
           f"{(ours - ref).abs().max():.3f} (logits within ±{ref.abs().max():.1f}), "
           f"top-1 agreement {agree:.0%} over {len(ids)} positions")
-    assert torch.corrcoef(torch.stack([ours.flatten(), ref.flatten()]))[0, 1] > 0.8  # 4-bit round to nearest, random weights
+    # 4-bit round to nearest on random weights: close in shape, not in the top-1 of flat logits
+    assert torch.corrcoef(torch.stack([ours.flatten(), ref.flatten()]))[0, 1] > 0.8
 
 
 def test_moebench_run_on_a_q4_k_m_ollama_pull(q4_k_m: tuple[Path, Path], tmp_path: Path,
