@@ -16,6 +16,7 @@ it is an optional extra, never a requirement; without it the engine's figures al
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import statistics
 import sys
@@ -127,6 +128,16 @@ def print_rows(rows: list[dict[str, Any]]) -> None:
         print(f"llama.cpp: {why}")
 
 
+def pad_vocab(folder: Path, size: int = 32000) -> None:
+    """Give the checkpoint's 3-token tokenizer one token per embedding row: llama.cpp refuses a
+    file whose token list is shorter than `token_embd` (prompts are token ids here anyway)."""
+    path = folder / "tokenizer.json"
+    data = json.loads(path.read_text())
+    vocab = data["model"]["vocab"]
+    vocab.update({f"<t{i}>": i for i in range(len(vocab), size)})
+    path.write_text(json.dumps(data))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=lambda s: [int(x) for x in s.split(",")],
@@ -138,6 +149,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "hf"
         build_checkpoint(folder)
+        pad_vocab(folder)
         print(HEADER)
         print_rows(run(folder, Path(tmp), options))
 
