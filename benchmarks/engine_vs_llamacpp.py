@@ -134,7 +134,9 @@ def pad_vocab(folder: Path, size: int = 32000) -> None:
     path = folder / "tokenizer.json"
     data = json.loads(path.read_text())
     vocab = data["model"]["vocab"]
+    vocab.update({"a": len(vocab), "b": len(vocab) + 1, "ab": len(vocab) + 2})
     vocab.update({f"<t{i}>": i for i in range(len(vocab), size)})
+    data["model"]["merges"] = ["a b"]  # llama.cpp's gpt2 vocabulary needs merges
     path.write_text(json.dumps(data))
 
 
