@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from moebench.errors import MoebenchError
 from moebench.report.figures import (
-    case_evidence, missing, quantile, repeats_are_deterministic, summary_figures, token_figures,
-    warm_index,
+    case_evidence, frame_rows, missing, passed_value, quantile, repeats_are_deterministic, summary_figures,
+    token_figures, warm_index,
 )
 from moebench.types import SAMPLE_COLUMNS, SUMMARY_COLUMNS
 
@@ -62,22 +62,8 @@ def summarize(samples: pd.DataFrame, models: pd.DataFrame) -> pd.DataFrame:
     """`summary_rows` of frames, as a frame (columns SUMMARY_COLUMNS + extra)."""
     import pandas as pd
 
-    rows = summary_rows(_records(samples), _records(models))
+    rows = summary_rows(frame_rows(samples), frame_rows(models))
     return pd.DataFrame(rows, columns=[*SUMMARY_COLUMNS, *SUMMARY_EXTRA])
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """A frame's rows as dicts with pandas' missing values (NA, NaN, NaT) as None."""
-    return frame.astype(object).where(frame.notna(), None).to_dict("records")
-
-
-def _passed(value: Any) -> bool:
-    """A stored verdict as bool: missing verdicts (errors) count as failures."""
-    if missing(value):
-        return False
-    if isinstance(value, str):
-        return value.strip().lower() in ("true", "1", "1.0")
-    return bool(value)
 
 
 def _summary_row(key: tuple[Any, ...], g: Sequence[_Row], model: _Row | None) -> dict[str, Any]:
@@ -91,7 +77,7 @@ def _summary_row(key: tuple[Any, ...], g: Sequence[_Row], model: _Row | None) ->
     model = model or {}
     return {
         "model": name, "backend": backend, "suite": suite, "task": task,
-        **summary_figures([_passed(s["passed"]) for s in g], [s["score"] for s in g], ok,
+        **summary_figures([passed_value(s["passed"]) for s in g], [s["score"] for s in g], ok,
                           cold, timings,
                           case_evidence(g) if repeats_are_deterministic(g) else None),
         "load_s": model.get("load_s"),
