@@ -10,8 +10,8 @@ text (model output may contain `<script>`) goes through Jinja2 autoescaping.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,10 +19,17 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup
 
 from moebench.report import svg_charts as charts
-from moebench.report.cells import finite as _finite
 from moebench.report.cells import (
-    DASH, fmt_mdd, fmt_num, fmt_p, fmt_pct, fmt_points, fmt_secs, latency_delta_text,
+    DASH,
+    fmt_mdd,
+    fmt_num,
+    fmt_p,
+    fmt_pct,
+    fmt_points,
+    fmt_secs,
+    latency_delta_text,
 )
+from moebench.report.cells import finite as _finite
 from moebench.report.compare import (
     compare_runs,
     label_runs,
@@ -30,7 +37,13 @@ from moebench.report.compare import (
     paired_matrix,
     power_note,
 )
-from moebench.report.metrics import load_balance_cv, model_table, ok_mask, passed_bool, task_table
+from moebench.report.metrics import (
+    load_balance_cv,
+    model_table,
+    ok_mask,
+    passed_bool,
+    task_table,
+)
 from moebench.types import ModelInfo
 from moebench.units import human_bytes
 
