@@ -8,6 +8,7 @@ case gives one, else 1/0 as passed. A leading "Summary:" label and markdown are 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from functools import cache, lru_cache
@@ -17,6 +18,7 @@ from pydantic import Field
 
 from moebench.scorers.schema import CaseFields, ScorerParams
 from moebench.scorers import describes, scorer
+from moebench.scorers._memo import DiskMemo
 from moebench.types import Score
 
 _LABEL = re.compile(r"^\s*(?:#+\s*)?(?:\*\*|__)?\s*(?:one[- ]sentence\s+)?summary\s*(?:\*\*|__)?"
@@ -73,6 +75,16 @@ def _rouge() -> Any:
             return [stem(t) if len(t) > 3 else t for t in tokenize.tokenize(text, None)]
 
     return rouge_scorer.RougeScorer(["rougeL"], tokenizer=CachedStemTokenizer())
+
+
+_MEMO = DiskMemo("rouge", [__file__], ("rouge-score", "nltk"))
+
+
+def rouge_l(reference: str, text: str) -> float:
+    """ROUGE-L F-measure of `text` against `reference` (kept between processes: no nltk set-up
+    for a pair already scored)."""
+    key = hashlib.sha256(f"{reference}\0{text}".encode()).hexdigest()
+    return _MEMO.get(key, lambda: float(_rouge().score(reference, text)["rougeL"].fmeasure))
 
 
 def clean(text: str) -> str:
@@ -177,7 +189,7 @@ def summary(text: str, case: Mapping[str, Any], params: Mapping[str, Any]) -> Sc
         notes.append("fail: " + ", ".join(_fail_reasons(count, limit, missing)))
     reference = case.get("reference")
     if reference and body:
-        score = _rouge().score(str(reference), body)["rougeL"].fmeasure
+        score = rouge_l(str(reference), body)
         notes.append(f"ROUGE-L {score:.2f}")
     else:
         score = float(passed)
