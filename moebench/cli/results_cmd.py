@@ -96,7 +96,7 @@ def report(
         typer.echo(markdown_from_store(out, list(result.run_ids)))
     else:
         print_results(console, result.summary, result.models, title=title)
-        print_stored_comparisons(console, out, result.run_ids, pairs.value)
+        print_stored_comparisons(console, out, result.run_ids, pairs.value, result.samples)
         print_run_comparisons(console, found if found is not None
                               else run_comparisons(out, None, result.run_ids))
     for path in result.written:

@@ -171,20 +171,23 @@ def print_repeats_note(console: Console, rows: Sequence[Mapping[str, Any]]) -> N
 
 
 def print_stored_comparisons(console: Console, out: Path, run_ids: Sequence[str],
-                             pairs: str = "best") -> None:
+                             pairs: str = "best",
+                             rows: Sequence[Mapping[str, Any]] | None = None) -> None:
     """The repeats note, the model-vs-model and robustness tables of stored runs (no pandas;
-    scipy only when two models disagree somewhere)."""
+    scipy only when two models disagree somewhere). `rows`: the runs' `Store.sample_rows`
+    when the caller has them (`Report.samples`)."""
     import re
 
-    from moebench.store import Store
+    if rows is None:
+        from moebench.store import Store
 
-    store = Store.open(out)
-    try:
-        rows = store.sample_rows(list(run_ids))
-        print_repeats_note(console, rows)
-        models = {(r["run_id"], r["model"]) for r in rows}
-    finally:
-        store.close()
+        store = Store.open(out)
+        try:
+            rows = store.sample_rows(list(run_ids))
+        finally:
+            store.close()
+    print_repeats_note(console, rows)
+    models = {(r["run_id"], r["model"]) for r in rows}
     if len(models) < 2 and not any(re.search(r"-v\d+$", str(r["case_id"])) for r in rows):
         return
     print_model_comparisons(console, rows, pairs)

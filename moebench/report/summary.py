@@ -96,11 +96,12 @@ def summary_frame(store: Store, run_ids: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(stored_summary(store, run_ids), columns=list(SUMMARY_CSV_COLUMNS))
 
 
-def stored_summary(store: Store, run_ids: Sequence[str],
-                   models: Sequence[_Row] | None = None) -> list[dict[str, Any]]:
+def stored_summary(store: Store, run_ids: Sequence[str], models: Sequence[_Row] | None = None,
+                   samples: Sequence[_Row] | None = None) -> list[dict[str, Any]]:
     """`summary_rows` of stored runs, each with `run_status`: `completed`, `interrupted`, ...
-    or `incomplete: 23/120` when samples are missing."""
-    rows = summary_rows(store.sample_rows(run_ids),
+    or `incomplete: 23/120` when samples are missing (`models` / `samples`: the runs'
+    `Store.model_rows` / `sample_rows` when the caller has them)."""
+    rows = summary_rows(store.sample_rows(run_ids) if samples is None else samples,
                         store.model_rows(run_ids) if models is None else models)
     notes = {r: run_note(store, r) for r in run_ids}
     for row in rows:
@@ -248,6 +249,8 @@ class Report:
     written: tuple[Path, ...]
     #: run id → `incomplete: 23/120` for runs with samples missing
     incomplete: dict[str, str] = field(default_factory=dict)
+    #: `Store.sample_rows` of the runs (what the summary was built from)
+    samples: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def title(self) -> str:
@@ -265,12 +268,12 @@ def build_report(out: Path, run_ids: Sequence[str] = (), *, csv: Path | None = N
     store = Store.open(out)
     try:
         ids = tuple(dict.fromkeys(store.resolve(r) for r in (run_ids or ["last"])))
-        models = store.model_rows(ids)
-        summary = stored_summary(store, ids, models)
+        models, samples = store.model_rows(ids), store.sample_rows(ids)
+        summary = stored_summary(store, ids, models, samples)
         written = write_reports(store, ids, csv=csv, samples_csv=samples_csv, html=html,
                                 summary=summary)
         incomplete = {i: n for i in ids if (n := store.incomplete_note(i))}
         return Report(ids, tuple(store.run(i) for i in ids), summary, models, store.path,
-                      tuple(written), incomplete)
+                      tuple(written), incomplete, samples)
     finally:
         store.close()
