@@ -56,7 +56,7 @@ def passed_value(value: Any) -> bool:
 def quantile(values: Iterable[float | None], q: float) -> float:
     """The q-quantile of the non-missing values (numpy's default "linear" method, to the
     bit); NaN when there are none."""
-    data = sorted(float(v) for v in values if not missing(v))
+    data = sorted(x for x in (float(v) for v in values if v is not None) if x == x)  # no NaN
     if not data:
         return float("nan")
     h = (len(data) - 1) * q

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from moebench.report import figures
+from moebench.report.figures import wilson_interval  # noqa: F401  (public name, re-exported)
 
 if TYPE_CHECKING:
     import pandas as pd
