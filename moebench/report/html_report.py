@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup
 
 from moebench.report import svg_charts as charts
-from moebench.report.cells import (
+from moebench.report.cells import (  # the fmt_* names stay importable from here
     DASH,
     fmt_mdd,
     fmt_num,
