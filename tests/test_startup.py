@@ -66,7 +66,7 @@ def test_help_imports_nothing_heavy() -> None:
 
 
 #: the scorers' libraries: a rescore whose answers are all in the lookup cache loads none
-SCORER_LIBRARIES = ("pint", "spylls", "lemminflect", "nltk", "rouge_score", "wordfreq")
+SCORER_LIBRARIES = ("pint", "spylls", "lemminflect", "nltk", "rouge_score", "wordfreq", "pysbd")
 
 _SCORER_SUITE = """suite: lookups
 tasks:
@@ -108,4 +108,4 @@ def test_rescore_with_known_answers_loads_no_scorer_library(
     assert {"pint", "spylls", "nltk"} <= set(ran)  # the run computed the answers...
     assert _imported("rescore", "last", heavy=SCORER_LIBRARIES) == []  # ...rescore found them
     assert sorted(p.name.split("-")[0] for p in (tmp_path / "cache").glob("*.json")) == [
-        "lexicon", "rouge", "units"]
+        "lexicon", "summary", "units"]

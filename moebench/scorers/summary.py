@@ -77,14 +77,22 @@ def _rouge() -> Any:
     return rouge_scorer.RougeScorer(["rougeL"], tokenizer=CachedStemTokenizer())
 
 
-_MEMO = DiskMemo("rouge", [__file__], ("rouge-score", "nltk"))
+_MEMO = DiskMemo("summary", [__file__], ("rouge-score", "nltk", "pysbd"))
 
 
 def rouge_l(reference: str, text: str) -> float:
     """ROUGE-L F-measure of `text` against `reference` (kept between processes: no nltk set-up
     for a pair already scored)."""
-    key = hashlib.sha256(f"{reference}\0{text}".encode()).hexdigest()
+    key = "rouge:" + hashlib.sha256(f"{reference}\0{text}".encode()).hexdigest()
     return _MEMO.get(key, lambda: float(_rouge().score(reference, text)["rougeL"].fmeasure))
+
+
+def sentence_count(text: str) -> int:
+    """`len(sentences(text))`, kept between processes (pysbd takes ms per text)."""
+    if not text or not _TERMINATOR.search(text):
+        return len(sentences(text))  # no pysbd needed
+    key = "sentences:" + hashlib.sha256(text.encode()).hexdigest()
+    return _MEMO.get(key, lambda: len(sentences(text)))
 
 
 def clean(text: str) -> str:
@@ -179,7 +187,7 @@ def summary(text: str, case: Mapping[str, Any], params: Mapping[str, Any]) -> Sc
     if ends > 3 * limit + _SPARE_ENDS:
         return Score(0.0, False, body[:80], f"{ends} sentence ends (max {limit} sentences); "
                                              "not segmented")
-    count = len(sentences(body))
+    count = sentence_count(body)
     missing = missing_terms(body, _as_list(case.get("must_mention")))
     passed = 0 < count <= limit and not missing
     notes = [f"{count} sentence{'s' if count != 1 else ''} (max {limit})"]
