@@ -164,7 +164,7 @@ class Store:
         row = self.db.execute("SELECT * FROM runs WHERE id = ?",
                               (self.resolve(run_id),)).fetchone()
         data = dict(row)
-        for key in ("suites", "models", "options", "machine"):
+        for key in ("suites", "models", "options", "machine", "assignment"):
             try:
                 data[key] = json.loads(data[key]) if data.get(key) else None
             except (TypeError, ValueError) as error:

@@ -142,7 +142,7 @@ def render_html(samples: pd.DataFrame, models: pd.DataFrame | None = None,
         "moe": _moe_rows(models_l, colors),
         "heatmaps": _heatmaps(router_l, _expert_counts(models_l)),
         **_samples_context(labelled),
-        "settings": [_settings_row(r) for r in settings or ()],
+        "settings": [settings_row(r) for r in settings or ()],
         "generation": _generation_rows(generation or ()),
     }
     return _environment().get_template("report.html.j2").render(**context)
@@ -349,7 +349,7 @@ def _heatmaps(router: pd.DataFrame | None,
 _RUN_OPTIONS = ("repeats", "limit", "concurrency", "timeout", "retries", "dtype", "device")
 
 
-def _settings_row(run: dict[str, Any]) -> dict[str, Any]:
+def settings_row(run: dict[str, Any]) -> dict[str, Any]:
     """One run's hardware and settings, as short display strings."""
     machine = run.get("machine") or {}
     options = run.get("options") or {}

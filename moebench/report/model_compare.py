@@ -191,3 +191,20 @@ def print_stored_comparisons(console: Console, out: Path, run_ids: Sequence[str]
     if len(models) < 2 and not any(re.search(r"-v\d+$", str(r["case_id"])) for r in rows):
         return
     print_model_comparisons(console, rows, pairs)
+
+
+def print_run_machines(console: Console, out: Path, run_ids: Sequence[str]) -> None:
+    """Two or more runs reported together: the machine facts of each (host name, CPU, cores,
+    RAM, GPU, OS, backend, server), above their comparison."""
+    if len(run_ids) < 2:
+        return
+    from moebench.report.tables import machines_table
+    from moebench.report.terminal import print_table
+    from moebench.store import Store
+
+    store = Store.open(out)
+    try:
+        runs = [store.run(run_id) for run_id in dict.fromkeys(run_ids)]
+    finally:
+        store.close()
+    print_table(console, machines_table(runs))

@@ -69,3 +69,20 @@ def run_comparison_table(frame: pd.DataFrame, run_a: str, run_b: str) -> Table:
                       latency_delta_text(getattr(r, "latency_delta", None),
                                          getattr(r, "latency_delta_pct", None)))
     return table
+
+
+def machines_table(runs: list[dict[str, Any]]) -> Table:
+    """One row per run (`Store.run` rows): the machine it ran on and how, so a comparison of
+    runs from two machines (`moebench merge`) says which hardware it compares."""
+    from moebench.report.html_report import settings_row
+
+    table = Table(title="machines", title_justify="left", box=box.SIMPLE_HEAD,
+                  show_edge=False, header_style="bold")
+    for name in ("run", "machine", "hardware", "backend", "host", "server", "moebench"):
+        table.add_column(name, overflow="fold")
+    for run in runs:
+        row = settings_row(run)
+        table.add_row(escape(str(row["run_id"])), escape(str(run.get("host_name") or "–")),
+                      escape(row["hardware"]), escape(row["backend"]), escape(row["host"]),
+                      escape(row["server"]), escape(row["version"]))
+    return table
