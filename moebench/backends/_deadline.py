@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import os
 import socket
 import threading
 import time
@@ -76,6 +77,10 @@ class _Watchdog:
     """One daemon thread firing due deadlines; started on first use (and again after fork)."""
 
     def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        """Empty, with no thread (also in a forked child: the parent's thread is not there)."""
         self._due: list[tuple[float, int, Deadline]] = []
         self._order = itertools.count()  # ties never compare Deadlines
         self._wake = threading.Condition(threading.Lock())
@@ -108,6 +113,8 @@ class _Watchdog:
 
 
 _WATCHDOG = _Watchdog()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_WATCHDOG._reset)
 
 
 def hook(response: Any) -> None:
