@@ -99,7 +99,7 @@ def report(
     else:
         print_results(console, result.summary, result.models, title=title)
         print_specialisation(console, result.specialisation)
-        print_stored_comparisons(console, out, result.run_ids, pairs.value)
+        print_stored_comparisons(console, out, result.run_ids, pairs.value, result.samples)
         print_run_machines(console, out, result.run_ids)
         print_run_comparisons(console, found if found is not None
                               else run_comparisons(out, None, result.run_ids))

@@ -125,7 +125,7 @@ def _print_run_end(result: Any) -> None:
     report = build_report(result.out, [result.run_id])
     print_results(console, report.summary, report.models, title=report.title)
     print_specialisation(console, report.specialisation)
-    print_stored_comparisons(console, result.out, [result.run_id])
+    print_stored_comparisons(console, result.out, [result.run_id], rows=report.samples)
     kept = f" ({result.kept} kept from before)" if result.kept else ""
     console.print(f"run {result.run_id}: {result.samples} samples{kept}, {result.errors} "
                   f"errors · store {escape(str(result.db_path))}", soft_wrap=True,

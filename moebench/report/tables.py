@@ -46,7 +46,7 @@ def suites_table(suites: list[Any]) -> Table:
 def run_comparison_table(frame: pd.DataFrame, run_a: str, run_b: str) -> Table:
     """The paired run-vs-run table: accuracy of A and B on the same cases, CI, p, verdict,
     and the warm median latency of each run with its change (B − A)."""
-    from moebench.report.html_report import (
+    from moebench.report.cells import (
         fmt_p, fmt_pct, fmt_points, fmt_secs, latency_delta_text,
     )
 

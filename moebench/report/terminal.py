@@ -196,7 +196,7 @@ def _ci(row: Any) -> str:
     return f"{row.accuracy_low * 100:.0f}–{row.accuracy_high * 100:.0f}%"
 
 
-def _tuples(table: Rows) -> list[Any]:
+def row_tuples(table: Rows) -> list[Any]:
     """The rows of a frame or of a list of dicts as named tuples (`row.model`, `_asdict()`)."""
     if hasattr(table, "itertuples"):
         return list(table.itertuples(index=False))
@@ -254,7 +254,7 @@ def _summary_table(summary: Rows, title: str | None, shown: list[str],
                    failed: frozenset[tuple[str, str]]) -> Table:
     table = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD,
                   show_edge=False, padding=(0, 1, 0, 0), caption_justify="left")
-    rows = _tuples(summary)
+    rows = row_tuples(summary)
     runs = len({row.run_id for row in rows}) > 1  # several runs: say which row is which
     if runs:
         table.add_column("run", no_wrap=True)
@@ -349,8 +349,8 @@ def print_results(console: Console, summary: Rows, models: Rows,
                   title: str | None = None) -> None:
     """The results table and one line per model (load, memory, experts, loads)."""
     width = console.width if console.is_terminal else None
-    failed = frozenset((r.run_id, r.model) for r in _tuples(models)
+    failed = frozenset((r.run_id, r.model) for r in row_tuples(models)
                        if load_error(r) is not None)
     print_table(console, summary_table(summary, title, width=width, failed=failed))
-    for row in _tuples(models):
+    for row in row_tuples(models):
         console.print(escape(model_line(row)), soft_wrap=True, highlight=False)
