@@ -169,10 +169,25 @@ def summary_example(rng: random.Random, held_out: bool = False) -> Example:
                    {"text": text, "must_mention": [name, obj], "reference": answer})
 
 
+def pick_example(rng: random.Random, held_out: bool = False) -> Example:
+    """Training only: "List 3 of these words: <8 random words>." → the first 3, counted down.
+
+    The demo's word prompts are only 43 distinct strings, so a tiny model memorises each one's
+    list length instead of learning to stop after `1.`; these prompts, which cannot be
+    memorised, teach the countdown itself (count copied, one less per line, end after 1).
+    """
+    pool = rng.sample([w for words in WORDS.values() for w in words], 8)
+    count = rng.choice(COUNTS)
+    return Example("pick", f"List {count} of these words: {', '.join(pool)}.",
+                   numbered_list(pool[:count]), {"count": count})
+
+
 MAKERS: dict[str, Callable[[random.Random, bool], Example]] = {
     "words": words_example, "math": math_example,
-    "entities": entities_example, "summary": summary_example,
+    "entities": entities_example, "summary": summary_example, "pick": pick_example,
 }
+#: the families of the training set: the suite's four plus the countdown drill `pick`
+TRAIN_FAMILIES = (*FAMILIES, "pick")
 
 
 def suite_examples(seed: int = SUITE_SEED, per_family: int = CASES_PER_FAMILY) -> list[Example]:
@@ -195,7 +210,7 @@ def training_examples(seed: int = TRAIN_SEED, per_family: int = TRAIN_PER_FAMILY
     rng = random.Random(seed)
     out: list[Example] = []
     for _ in range(per_family):
-        for family in FAMILIES:
+        for family in TRAIN_FAMILIES:
             example = MAKERS[family](rng, False)
             while example.prompt in banned:
                 example = MAKERS[family](rng, False)

@@ -326,7 +326,8 @@ def _stage_line(i: int, stage: dict[str, Any], name: str, final: bool) -> str:
                 f"its data (comma-separated word lists), {what}")
     init = f" --init STAGE{i}" if i else ""
     out = "" if final else f" --out STAGE{i + 1}"
-    return (f"{i + 1}. {what}: `OMP_NUM_THREADS=1 python scripts/train_demo_models.py --model "
+    where = f" with the scripts of git {stage['script_commit']}" if "script_commit" in stage else ""
+    return (f"{i + 1}. {what}{where}: `OMP_NUM_THREADS=1 python scripts/train_demo_models.py --model "
             f"{name}{init} --steps {stage['steps']} --batch {stage['batch_size']} --lr {lr:g} "
             f"--threads 1{out}`")
 
@@ -339,7 +340,8 @@ def _training_lines(name: str, run: dict[str, Any]) -> list[str]:
         f"{start} by `scripts/train_demo_models.py` on the seeded synthetic data of "
         f"`scripts/demo_data.py` (seed {data.TRAIN_SEED}, {data.TRAIN_PER_FAMILY:,} examples per "
         "family: word lists numbered down to 1, one-step arithmetic word problems, quantity "
-        "extraction, one-sentence summaries); a stage continued with `--init` keeps its "
+        "extraction, one-sentence summaries, and the training-only countdown drill "
+        "`List 3 of these words: …`); a stage continued with `--init` keeps its "
         "tokenizer. Loss: cross-entropy on answer tokens only + "
         f"{AUX_WEIGHT} × Switch/Mixtral load-balancing loss (E·Σ f·P from the router logits, every "
         "MoE layer). AdamW, warmup then cosine decay, 1 CPU thread of a shared 2-core machine; "
