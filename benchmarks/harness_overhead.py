@@ -161,6 +161,7 @@ def cli_wall(server: OllamaStandin, suite: Path, out: Path) -> tuple[float, floa
         "PYTHONPATH", "")]), "COLUMNS": "100"}
     command = [sys.executable, "-m", "moebench", "run", "-s", str(suite), "-m", MODELS[0],
                "--host", server.url, "--out", str(out), "--csv", str(out / "summary.csv")]
+    out.mkdir(parents=True, exist_ok=True)  # `run` refuses a --csv into a missing folder
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     # cwd=out's parent: `-m` puts the cwd first on sys.path, so only REPO's code is run

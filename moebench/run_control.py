@@ -36,9 +36,10 @@ T = TypeVar("T")
 MAX_SAMPLES = 250_000
 #: options `--resume` takes from the command line (they do not change what is measured)
 RESUME_MAY_CHANGE = ("timeout", "retries", "concurrency", "csv", "samples_csv", "html", "host",
-                     "pull", "api_key_env")
+                     "pull", "api_key_env", "ray")
 #: options that define the run: given on `--resume`, they must equal the stored ones
-RESUME_MUST_MATCH = ("models", "suites", "backend", "repeats", "limit", "dtype", "device")
+RESUME_MUST_MATCH = ("models", "suites", "backend", "repeats", "limit", "dtype", "device",
+                     "hosts")
 
 
 class OutputPathError(MoebenchError):

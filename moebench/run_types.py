@@ -25,6 +25,8 @@ class RunOptions(BaseModel):
     suites: list[Path] = Field(default_factory=list, description="suite files or folders")
     backend: str | None = Field(None, description="ollama | torch | langchain | openai")
     host: str | None = Field(None, description="server base URL")
+    #: every host of a multi-host run (base URLs; empty with one host), see moebench.hosts
+    hosts: list[str] = Field(default_factory=list, description="server base URLs")
     out: Path = Field(DEFAULT_OUT, description="results folder holding the store")
     csv: Path | None = None
     samples_csv: Path | None = None
@@ -38,6 +40,8 @@ class RunOptions(BaseModel):
     pull: bool = False
     dtype: str = "float32"
     device: str = "cpu"
+    #: torch backend on a Ray cluster: `auto`, an address, or `local` (None: in-process)
+    ray: str | None = None
     #: the NAME of the variable holding the API key (openai backend); the key is never stored
     api_key_env: str = Field("OPENAI_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
 

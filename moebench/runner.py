@@ -16,6 +16,9 @@ checked to exist before the first request, so a misspelt name fails the run befo
 Repeats are independent generations: nothing is cached between them. When a request carries
 no `seed` (the suite left it unset), repeat r is sent with seed r, so repeats differ from one
 another yet a rerun is reproducible; a seed the suite sets is kept for every repeat.
+
+Several hosts (`--host` repeated): `moebench.hosts` places the models, `moebench.scheduler`
+runs each host's models in a thread of their own while this thread alone writes the store.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ from typing import Any
 
 from moebench import __version__, liveness
 from moebench.backends import Backend, BackendConfig, create_backend
+from moebench.hosts import (
+    SERVER_BACKENDS, Assignment, plan_hosts, resumed_assignment, unique_hosts,
+)
 from moebench.errors import (
     AuthError, BackendError, BackendUnavailable, MoebenchError, ModelNotFound, RequestFailed,
     ServerGone,
@@ -37,7 +43,8 @@ from moebench.errors import (
 from moebench.machine import machine_info
 from moebench.paths import BUNDLED_TASKS, DEMO_MODELS_DIR, normalize_host
 from moebench.run_faults import ServerStop, Stopped, check_models, failed_model, unload_quietly
-from moebench.scorers import registry, score_stripped, strip_think
+from moebench.run_scoring import held_back, score_deferred, scored
+from moebench.scorers import registry, strip_think
 from moebench.run_control import (
     block_signals, check_outputs, check_size, completed_interruptibly, interrupt_requested,
     interrupted_by_sigterm, keep_measured, raise_if_interrupted, resume_options, rewrite_hint,
@@ -59,6 +66,8 @@ class _Plan:
     options: RunOptions
     requests: tuple[Request, ...]
     stop: ServerStop = field(default_factory=ServerStop, compare=False)
+    #: which host runs each model (server backends), see `moebench.hosts`
+    assignment: Assignment | None = None
 
 
 @dataclass
@@ -115,10 +124,7 @@ def _execute(plan: _Plan, backend: Backend, store: Store, events: RunEvents) -> 
     if on_run_start is not None:
         on_run_start(len(plan.options.models), len(plan.requests))
     try:
-        check_models(backend, plan.options.models)
-        for position, model in enumerate(plan.options.models):
-            raise_if_interrupted()
-            infos.append(_run_model(plan, backend, store, events, position, model, tally, pool))
+        _run_models(plan, backend, store, events, tally, infos, pool)
     except KeyboardInterrupt as interrupt:
         status, terminated = "interrupted", type(interrupt).__name__ == "Terminated"
     except Stopped as stop:
@@ -139,6 +145,21 @@ def _execute(plan: _Plan, backend: Backend, store: Store, events: RunEvents) -> 
     return RunResult(plan.run_id, store.out, store.path, status, tuple(infos), tally.samples,
                      tally.errors, tally.kept, written, stopped, reason, write_error,
                      terminated)
+
+
+def _run_models(plan: _Plan, backend: Backend, store: Store, events: RunEvents, tally: _Tally,
+                infos: list[ModelInfo], pool: ThreadPoolExecutor | None) -> None:
+    """Every model in turn, or, on several hosts, every host in parallel (`scheduler`)."""
+    if plan.assignment is not None and len(plan.assignment.hosts) > 1:
+        from moebench.scheduler import run_hosts  # one thread per host, this one writes
+
+        run_hosts(plan, backend, _backend_config(plan.options), store, events, _run_model,
+                  lambda: _pool(plan.options.concurrency), tally, infos)
+        return
+    check_models(backend, plan.options.models)
+    for position, model in enumerate(plan.options.models):
+        raise_if_interrupted()
+        infos.append(_run_model(plan, backend, store, events, position, model, tally, pool))
 
 
 def _finish(store: Store, run_id: str, status: str) -> None:
@@ -163,9 +184,14 @@ def _new_plan(options: RunOptions, store: Store, events: RunEvents) -> _Plan:
 
     host = normalize_host(options.host)
     backend, models, suites, server_version = _choose(options, host, events)
+    hosts = unique_hosts(options.hosts) or [host]
+    assignment = plan_hosts(backend, models, hosts, server_version) if (
+        backend in SERVER_BACKENDS) else None
+    models = [p.model for p in assignment.placements] if assignment else models
     loaded = load_suites(suites)
-    resolved = options.model_copy(update={"backend": backend, "models": models,
-                                          "suites": suites, "host": host, "resume": None})
+    resolved = options.model_copy(update={
+        "backend": backend, "models": models, "suites": suites, "host": host, "resume": None,
+        "hosts": hosts if len(hosts) > 1 else []})
     planned = check_size(loaded, resolved, len(models))
     requests = _requests(loaded, resolved)
     run_id = store.create_run({
@@ -174,8 +200,9 @@ def _new_plan(options: RunOptions, store: Store, events: RunEvents) -> _Plan:
         "models": models, "backend": backend, "host": host,
         "options": resolved.model_dump(mode="json"), "moebench_version": __version__,
         "server_version": server_version,
+        "assignment": assignment.to_json() if assignment else None,
     })
-    return _Plan(run_id, resolved, requests)
+    return _Plan(run_id, resolved, requests, assignment=assignment)
 
 
 def _resume_plan(options: RunOptions, store: Store, events: RunEvents) -> _Plan:
@@ -202,7 +229,7 @@ def _resume_plan(options: RunOptions, store: Store, events: RunEvents) -> _Plan:
                      options=resolved.model_dump(mode="json"), **liveness.this_process())
     events.on_note(f"resuming run {run['id']}" + (" with " + ", ".join(changed)
                                                    if changed else ""))
-    return _Plan(run["id"], resolved, requests)
+    return _Plan(run["id"], resolved, requests, assignment=resumed_assignment(run, resolved))
 
 
 def _requests(suites: Sequence[Any], options: RunOptions) -> tuple[Request, ...]:
@@ -223,7 +250,7 @@ def _backend_config(options: RunOptions) -> BackendConfig:
                          load_timeout=max(900.0, options.timeout), retries=options.retries,
                          concurrency=options.concurrency, pull=options.pull,
                          dtype=options.dtype, device=options.device,
-                         api_key_env=options.api_key_env)
+                         api_key_env=options.api_key_env, ray=options.ray)
 
 
 def _choose(options: RunOptions, host: str,
@@ -245,7 +272,7 @@ def _choose(options: RunOptions, host: str,
     backend = backend or "ollama"
     if backend == "ollama" and version is None:
         raise _unreachable(host)
-    models = list(options.models) or _default_models(backend, host)
+    models = list(options.models) or _default_models(backend, options.hosts or [host])
     return backend, models, list(options.suites) or default_suites(), version
 
 
@@ -286,15 +313,16 @@ def default_suites() -> list[Path]:
     return suites
 
 
-def _default_models(backend: str, host: str) -> list[str]:
+def _default_models(backend: str, hosts: list[str]) -> list[str]:
+    """Every MoE model the hosts have (each once: several hosts share the work)."""
     if backend != "ollama":
         raise MoebenchError(f"no model given for the {backend} backend — pass -m NAME")
     from moebench.backends.ollama_api import list_models
 
-    models = [m.name for m in list_models(host) if m.experts]
+    models = list(dict.fromkeys(m.name for h in hosts for m in list_models(h) if m.experts))
     if not models:
-        raise ModelNotFound(f"no MoE model on the Ollama server at {host} — pull one "
-                            "(e.g. moebench pull granite3-moe:1b) or pass -m NAME")
+        raise ModelNotFound(f"no MoE model on the Ollama server at {', '.join(hosts)} — pull "
+                            "one (e.g. moebench pull granite3-moe:1b) or pass -m NAME")
     return models
 
 
@@ -327,18 +355,18 @@ def _run_model(plan: _Plan, backend: Backend, store: Store, events: RunEvents,
         raise
     except BackendError as error:  # the load failed: the model's samples become errors
         return _load_failed(plan, backend, store, events, position, model, stored, error, tally)
-    info = keep_measured(stored, info)
+    raw, info = info, keep_measured(stored, _placed(plan, position, info))
     store.add_model(plan.run_id, info, position)
     todo = _todo(plan, store, info, events, tally)
     events.on_model_start(info, len(todo))
     deferred: list[tuple[int, Record]] = []
-    records = _held_back(_generate(plan, backend, model, info, todo, pool), deferred)
+    records = held_back(_generate(plan, backend, model, info, todo, pool), deferred)
     _store_all(plan, store, events, info, todo, records, tally)
     stopped = plan.stop.is_set()  # the server is gone: nothing to unload
-    final = keep_measured(stored, info if stopped else
-                          unload_quietly(backend, model, events.on_note) or info)
+    unloaded = None if stopped else unload_quietly(backend, model, events.on_note)
+    final = keep_measured(stored, _placed(plan, position, unloaded or raw))
     # judge-style scorers run now: never beside a timed request or in the judged model's memory
-    _store_all(plan, store, events, info, todo, _score_deferred(deferred), tally)
+    _store_all(plan, store, events, info, todo, score_deferred(deferred), tally)
     if stopped:
         raise Stopped(plan.stop.reason)
     store.add_model(plan.run_id, final, position)
@@ -351,6 +379,7 @@ def _load_failed(plan: _Plan, backend: Backend, store: Store, events: RunEvents,
                  tally: _Tally) -> ModelInfo:
     """Store the model as `failed` with the server's reason; its missing samples as errors."""
     info, reason, note = failed_model(error, model, backend.name, stored, plan.run_id)
+    info = _placed(plan, position, info)
     events.on_note(note)
     done = store.done_keys(plan.run_id, info.name, info.digest)
     todo = [(seq, r) for seq, r in enumerate(plan.requests) if r.key not in done]
@@ -359,6 +388,11 @@ def _load_failed(plan: _Plan, backend: Backend, store: Store, events: RunEvents,
     errors = ((i, _error(plan, backend, info, r, failure)) for i, (_, r) in enumerate(todo))
     _store_all(plan, store, events, info, todo, errors, tally)
     return info
+
+
+def _placed(plan: _Plan, position: int, info: ModelInfo) -> ModelInfo:
+    """`info` with its host (and, on several hosts, its stored name `model@host`)."""
+    return plan.assignment.place(position, info) if plan.assignment else info
 
 
 def _prepare(backend: Backend, model: str, requests: Sequence[Request]) -> ModelInfo:
@@ -440,33 +474,7 @@ def _sample(plan: _Plan, backend: Backend, model: str, info: ModelInfo,
         return _error(plan, backend, info, request, error)
     record = Record(plan.run_id, info.name, backend.name, request, completion, None,
                     stripped=strip_think(completion.text))
-    return record if request.scorer.name in DEFERRED else _scored(record)
-
-
-def _scored(record: Record) -> Record:
-    """`record` with its score; a scorer that cannot decide (ScorerFailed) or raises makes it
-    an error row with the output kept."""
-    try:
-        score = score_stripped(record.request.scorer, record.stripped or "", record.request.case)
-    except Exception as error:  # noqa: BLE001 - any scorer bug must not lose the output
-        message = " ".join(str(error).split())[:500] or type(error).__name__
-        return replace(record, error=f"scorer {record.request.scorer.name}: {message}")
-    return replace(record, score=score)
-
-
-def _held_back(records: Iterable[tuple[int, Record]],
-               deferred: list[tuple[int, Record]]) -> Iterator[tuple[int, Record]]:
-    """Pass records through, keeping back the ones a deferred scorer has still to grade."""
-    for index, record in records:
-        if record.score is None and record.error is None:
-            deferred.append((index, record))
-        else:
-            yield index, record
-
-
-def _score_deferred(deferred: list[tuple[int, Record]]) -> Iterator[tuple[int, Record]]:
-    for index, record in deferred:
-        yield index, _scored(record)
+    return record if request.scorer.name in DEFERRED else scored(record)
 
 
 def _error(plan: _Plan, backend: Backend, info: ModelInfo, request: Request,

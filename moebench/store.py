@@ -164,7 +164,7 @@ class Store:
         row = self.db.execute("SELECT * FROM runs WHERE id = ?",
                               (self.resolve(run_id),)).fetchone()
         data = dict(row)
-        for key in ("suites", "models", "options", "machine"):
+        for key in ("suites", "models", "options", "machine", "assignment"):
             try:
                 data[key] = json.loads(data[key]) if data.get(key) else None
             except (TypeError, ValueError) as error:
@@ -342,8 +342,12 @@ class Store:
         """`samples_frame` as plain dicts (no pandas, for a run's own table and CSV):
         `passed` True/False/None, `cold` bool, `tokens_per_s` None without a decode time."""
         rows = []
-        for row in self.db.execute(_samples_sql(run_ids), list(run_ids)):
-            data = dict(row)
+        cursor = self.db.cursor()
+        cursor.row_factory = None  # plain tuples zipped with the names: 5x cheaper than Row
+        cursor.execute(_samples_sql(run_ids), list(run_ids))
+        names = [d[0] for d in cursor.description]
+        for values in cursor:
+            data = dict(zip(names, values, strict=True))
             data["passed"] = None if data["passed"] is None else bool(data["passed"])
             data["cold"] = bool(data["cold"])
             tokens, decode = data["output_tokens"], data["decode_s"]

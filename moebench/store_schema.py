@@ -85,6 +85,17 @@ def m004_run_process(db: sqlite3.Connection) -> None:
     """)
 
 
+@_migration
+def m005_model_hosts(db: sqlite3.Connection) -> None:
+    # several hosts in one run (issue 15): where each model ran, that host's server version,
+    # and the run's model → host assignment (`--resume` keeps it)
+    _script(db, """
+    ALTER TABLE models ADD COLUMN host TEXT;
+    ALTER TABLE models ADD COLUMN server_version TEXT;
+    ALTER TABLE runs ADD COLUMN assignment TEXT;
+    """)
+
+
 def _script(db: sqlite3.Connection, sql: str) -> None:
     # executescript() would COMMIT the migration's open transaction; run statements one by one.
     for statement in sql.split(";"):

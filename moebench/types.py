@@ -160,6 +160,10 @@ class ModelInfo:
     load_s: float | None = None
     #: how many loads the backend observed for this model during the run
     loads: int = 0
+    #: the server the model ran on (base URL; None for the built-in engine)
+    host: str | None = None
+    #: that server's version (Ollama `/api/version`), when known
+    server_version: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -211,7 +215,7 @@ SAMPLE_FRAME_EXTRA = (
 MODEL_COLUMNS = (
     "run_id", "model", "backend", "digest", "family", "parameter_size", "quantization",
     "context_length", "experts", "top_k", "shared_experts", "total_params", "active_params",
-    "size_bytes", "vram_bytes", "load_s", "loads", "extra",
+    "size_bytes", "vram_bytes", "load_s", "loads", "host", "server_version", "extra",
 )
 
 #: Columns of `Store.router_frame()`: tokens routed per expert, summed per task (engine runs).

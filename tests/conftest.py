@@ -11,9 +11,12 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+              tmp_path_factory: pytest.TempPathFactory) -> None:
     # Never talk to a real Ollama a developer may have running: point at a closed port.
     monkeypatch.setenv("OLLAMA_HOST", "http://127.0.0.1:9")
+    # The scorers' lookup cache (moebench.scorers._memo): one per session, not the user's.
+    monkeypatch.setenv("MOEBENCH_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
     monkeypatch.delenv("MOEBENCH_DEBUG", raising=False)
     monkeypatch.chdir(tmp_path)
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from _run_support import MODELS, standin, write_suite  # noqa: F401
 
 from moebench.testing.ollama_standin import OllamaStandin
@@ -31,11 +32,11 @@ runpy.run_module("moebench", run_name="__main__")
 """
 
 
-def _imported(*args: str) -> list[str]:
-    """Heavy modules a `moebench ARGS` subprocess imported (it must exit 0)."""
+def _imported(*args: str, heavy: tuple[str, ...] = NOT_ON_RUN_PATH) -> list[str]:
+    """Modules of `heavy` a `moebench ARGS` subprocess imported (it must exit 0)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(REPO), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(NOT_ON_RUN_PATH), *args],
+    proc = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(heavy), *args],
                           capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     line = next(x for x in proc.stderr.splitlines() if x.startswith("IMPORTED "))
@@ -62,3 +63,49 @@ def test_samples_csv_and_runs_list_need_pandas_but_not_scipy(standin: OllamaStan
 
 def test_help_imports_nothing_heavy() -> None:
     assert _imported("--help") == []
+
+
+#: the scorers' libraries: a rescore whose answers are all in the lookup cache loads none
+SCORER_LIBRARIES = ("pint", "spylls", "lemminflect", "nltk", "rouge_score", "wordfreq", "pysbd")
+
+_SCORER_SUITE = """suite: lookups
+tasks:
+  - name: units
+    scorer: entities
+    prompt: "Say {text}"
+    cases:
+      - {id: trip, text: "We drove 42 km and paid $18.", expected: [{value: 42, unit: km},
+                                                              {value: 18, unit: USD}]}
+  - name: words
+    scorer: word_length
+    prompt: "Say {text}"
+    cases:
+      - {id: two, text: "garden, window", count: 2, letters: 6}
+  - name: gist
+    scorer: summary
+    prompt: "Say {text}"
+    cases:
+      - {id: bridge, text: "The council will repair the bridge.", must_mention: [bridge],
+         reference: "The council repairs the bridge from May."}
+"""
+
+
+def test_two_model_report_needs_no_pandas(standin: OllamaStandin, tmp_path: Path) -> None:
+    suite = write_suite(tmp_path)
+    run = _imported("run", "-s", str(suite), "-m", MODELS[0], "-m", MODELS[1], "--host",
+                    standin.url)
+    assert "pandas" not in run and "scipy" not in run  # its model-vs-model table included
+    assert "pandas" not in _imported("report", "last")
+
+
+def test_rescore_with_known_answers_loads_no_scorer_library(
+        standin: OllamaStandin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    suite = tmp_path / "lookups.yaml"
+    suite.write_text(_SCORER_SUITE)
+    monkeypatch.setenv("MOEBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    ran = _imported("run", "-s", str(suite), "-m", MODELS[0], "--host", standin.url,
+                    heavy=SCORER_LIBRARIES)
+    assert {"pint", "spylls", "nltk"} <= set(ran)  # the run computed the answers...
+    assert _imported("rescore", "last", heavy=SCORER_LIBRARIES) == []  # ...rescore found them
+    assert sorted(p.name.split("-")[0] for p in (tmp_path / "cache").glob("*.json")) == [
+        "lexicon", "summary", "units"]

@@ -33,6 +33,8 @@ class BackendConfig:
     api_key_env: str = "OPENAI_API_KEY"
     dtype: str = "float32"
     device: str = "cpu"
+    #: the torch backend on a Ray cluster: `auto`, an address, or `local` (None: in-process)
+    ray: str | None = None
 
 
 class Backend(Protocol):
@@ -101,9 +103,14 @@ def backends() -> dict[str, BackendEntry]:
     return dict(_BACKENDS)
 
 
+#: `torch` with `BackendConfig.ray` set: the same engine, one Ray actor per model
+_RAY_TORCH = BackendEntry("torch", "moebench.backends.ray_actor", "create",
+                          "built-in PyTorch MoE engine in Ray actors", ())
+
+
 def create_backend(name: str, config: BackendConfig) -> Backend:
     """Build the backend `name`; unknown names are a MoebenchError listing the known ones."""
-    entry = _BACKENDS.get(name)
+    entry = _RAY_TORCH if name == "torch" and config.ray else _BACKENDS.get(name)
     if entry is None:
         known = ", ".join(sorted(_BACKENDS))
         raise MoebenchError(f"unknown backend '{name}' — use one of: {known}")

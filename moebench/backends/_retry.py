@@ -96,8 +96,20 @@ def call_with_retries(attempt: Callable[[int], T], policy: RetryPolicy, what: st
     """Run `attempt(n)` (n counts from 1) until it succeeds; `Retryable` errors are retried.
 
     After the last try raises `RequestFailed("<what> failed after N attempts: <reason>")`.
-    Other exceptions propagate at once.
+    Other exceptions propagate at once. The first try runs outside tenacity (most requests
+    succeed at once: no retry machinery per sample); its failure is replayed as tenacity's
+    attempt 1, so the backoff and the count are the same as when tenacity ran it.
     """
+    try:
+        return attempt(1)
+    except Retryable as error:
+        first = error
+
+    def replay(n: int) -> T:
+        if n == 1:
+            raise first
+        return attempt(n)
+
     retrying = Retrying(
         stop=stop_after_attempt(policy.attempts),
         wait=_wait(policy),
@@ -107,7 +119,7 @@ def call_with_retries(attempt: Callable[[int], T], policy: RetryPolicy, what: st
     try:
         for state in retrying:
             with state:
-                return attempt(state.retry_state.attempt_number)
+                return replay(state.retry_state.attempt_number)
     except Retryable as error:
         n = policy.attempts
         failed = ServerGone if error.refused else RequestFailed

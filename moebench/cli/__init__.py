@@ -16,6 +16,7 @@ from moebench.cli import results_cmd  # noqa: E402,F401
 from moebench.cli import suites_cmd  # noqa: E402,F401
 from moebench.cli import ollama_cmd  # noqa: E402,F401
 from moebench.cli import speed_cmd  # noqa: E402,F401
+from moebench.cli import merge_cmd  # noqa: E402,F401
 
 __all__ = ["app", "main"]
 

@@ -1,8 +1,8 @@
 """The Typer application and what every command shares: the error mapping (one red line
 naming the fix, exit 1), the version flag, option callbacks and help strings.
 
-Command modules (`run_cmd`, `results_cmd`, `suites_cmd`, `ollama_cmd`, `speed_cmd`) register
-their commands on `app`; `moebench.cli` imports them all.
+Command modules (`run_cmd`, `results_cmd`, `suites_cmd`, `ollama_cmd`, `speed_cmd`,
+`merge_cmd`) register their commands on `app`; `moebench.cli` imports them all.
 """
 
 from __future__ import annotations

@@ -74,6 +74,7 @@ def report(
     from moebench.console import console
     from moebench.report.model_compare import (
         print_run_comparisons,
+        print_run_machines,
         print_stored_comparisons,
         run_comparisons,
     )
@@ -96,7 +97,8 @@ def report(
         typer.echo(markdown_from_store(out, list(result.run_ids)))
     else:
         print_results(console, result.summary, result.models, title=title)
-        print_stored_comparisons(console, out, result.run_ids, pairs.value)
+        print_stored_comparisons(console, out, result.run_ids, pairs.value, result.samples)
+        print_run_machines(console, out, result.run_ids)
         print_run_comparisons(console, found if found is not None
                               else run_comparisons(out, None, result.run_ids))
     for path in result.written:

@@ -18,15 +18,19 @@ def run(
         help="suite YAML file or a folder of them; repeatable (default: bundled tasks/)"),
     model: list[str] = typer.Option(
         [], "-m", "--model", metavar="NAME",
-        help='model to benchmark; repeatable ("dbrx" means "dbrx:latest" on Ollama)'),
+        help='model to benchmark; repeatable ("dbrx" means "dbrx:latest" on Ollama); '
+        "NAME@HOST runs it on that one of the hosts"),
     backend: BackendName | None = typer.Option(
         None, "-b", "--backend", metavar="NAME",
         help="ollama | torch | langchain | openai (default: ollama when reachable, otherwise "
         "the built-in torch engine with the bundled demo models)"),
-    host: str | None = typer.Option(
-        None, "--host", metavar="URL", callback=check_url,
+    host: list[str] = typer.Option(
+        [], "--host", metavar="URL", callback=check_url,
         help="Ollama / OpenAI-compatible base URL (default: $OLLAMA_HOST or "
-        "http://127.0.0.1:11434)"),
+        "http://127.0.0.1:11434); repeatable: the hosts run models in parallel"),
+    hosts_file: Path | None = typer.Option(
+        None, "--hosts", metavar="FILE",
+        help="read more hosts from FILE, one URL per line (# comments)"),
     out: Path = typer.Option(Path("results"), "--out", metavar="DIR", help=OUT_HELP),
     csv: Path | None = typer.Option(
         None, "--csv", metavar="PATH", help="write the summary table (model × task) as CSV"),
@@ -59,6 +63,10 @@ def run(
         "OPENAI_API_KEY", "--api-key-env", metavar="NAME", callback=env_name,
         help="openai backend: environment variable holding the API key (the key is never "
         "stored)"),
+    ray: str | None = typer.Option(
+        None, "--ray", metavar="ADDRESS",
+        help="torch backend: run each model in a Ray actor on the cluster at ADDRESS (`auto`, "
+        "ray://HOST:10001, or `local`); needs moebench[ray]"),
 ) -> None:
     """Run task suites on models; store every sample, print the results table."""
     from moebench.console import err_console
@@ -66,18 +74,31 @@ def run(
     from moebench.run_control import interrupt_signals
     from moebench.runner import RunOptions, run as run_benchmark
 
+    if ray and resume is None and backend is not BackendName.torch:
+        raise typer.BadParameter("--ray runs the built-in torch engine: add --backend torch",
+                                 param_hint="--ray")
     values = dict(
-        models=model, suites=suite, backend=backend.value if backend else None, host=host,
+        models=model, suites=suite, backend=backend.value if backend else None,
+        **_hosts(host, hosts_file),
         out=out, csv=csv, samples_csv=samples_csv, html=html, repeats=repeats, limit=limit,
         concurrency=concurrency, timeout=timeout, retries=retries, resume=resume, pull=pull,
-        dtype=dtype, device=device, api_key_env=api_key_env)
+        dtype=dtype, device=device, api_key_env=api_key_env, ray=ray)
     # only what the user typed is "given" (RunOptions.model_fields_set): --resume takes
     # those and keeps the stored values of the rest
-    params = {"models": "model", "suites": "suite"}
-    options = RunOptions(**{k: v for k, v in values.items() if _given(ctx, params.get(k, k))})
+    params = {"models": "model", "suites": "suite", "hosts": "host"}
+    options = RunOptions(**{k: v for k, v in values.items() if _given(ctx, params.get(k, k))
+                            or (k in ("host", "hosts") and _given(ctx, "hosts_file"))})
     with interrupt_signals(), RichProgress(err_console) as progress:
         result = run_benchmark(options, progress)
     _print_run_end(result)
+
+
+def _hosts(host: list[str], hosts_file: Path | None) -> dict[str, Any]:
+    """`host` (the first) and, with several, `hosts` (every one, each once)."""
+    from moebench.hosts import read_hosts_file, unique_hosts
+
+    every = unique_hosts([*host, *(read_hosts_file(hosts_file) if hosts_file else [])])
+    return {"host": every[0] if every else None, "hosts": every if len(every) > 1 else []}
 
 
 def _given(ctx: typer.Context, name: str) -> bool:
@@ -101,7 +122,7 @@ def _print_run_end(result: Any) -> None:
 
     report = build_report(result.out, [result.run_id])
     print_results(console, report.summary, report.models, title=report.title)
-    print_stored_comparisons(console, result.out, [result.run_id])
+    print_stored_comparisons(console, result.out, [result.run_id], rows=report.samples)
     kept = f" ({result.kept} kept from before)" if result.kept else ""
     console.print(f"run {result.run_id}: {result.samples} samples{kept}, {result.errors} "
                   f"errors · store {escape(str(result.db_path))}", soft_wrap=True,

@@ -9,13 +9,14 @@ inflate the sample size. The statistics themselves live in `moebench.report.metr
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from itertools import combinations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from moebench.errors import MoebenchError, RunNotFound
+from moebench.report.figures import passed_value
 from moebench.report.metrics import (
     PairedResult,
     cases_needed,
@@ -51,13 +52,18 @@ def case_rates(samples: pd.DataFrame, unit: str = "model") -> pd.DataFrame:
 
 
 def _pair(rates: pd.DataFrame, a: str, b: str) -> dict[str, object]:
-    """The paired test of columns a and b on the cases both have, with its power figures.
+    """The paired test of columns a and b on the cases both have, with its power figures."""
+    both = rates[[a, b]].dropna()
+    return _paired(both[a].to_numpy(), both[b].to_numpy())
+
+
+def _paired(xa: Sequence[float], xb: Sequence[float]) -> dict[str, object]:
+    """`paired_test` of aligned per-case rates, with its power figures.
 
     `mdd`: the minimum detectable difference at 80% power for this n (from the discordant
     rate); `n_needed`: about how many cases would detect the observed gap.
     """
-    both = rates[[a, b]].dropna()
-    result: PairedResult = paired_test(both[a].to_numpy(), both[b].to_numpy())
+    result: PairedResult = paired_test(xa, xb)
     discordant = (result.a_only + result.b_only) / result.n if result.n else 0.0
     return {**asdict(result), "mdd": min_detectable_difference(result.n, discordant),
             "n_needed": cases_needed(result.diff, discordant)}
@@ -196,32 +202,65 @@ def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
 
 
-def _task_groups(samples: pd.DataFrame) -> list[tuple[str, str, pd.DataFrame]]:
+_Row = Mapping[str, Any]
+#: the columns of `model_pairs`
+PAIR_COLUMNS = ["suite", "task", "model_a", "model_b", *PAIRED_COLUMNS]
+
+
+def _task_groups(samples: Sequence[_Row]) -> list[tuple[str, str, Sequence[_Row]]]:
     """(suite, task, samples) per task, then the pooled ("", "all") group when several."""
-    groups = [(str(s), str(t), g) for (s, t), g in
-              samples.groupby(["suite", "task"], sort=False, dropna=False)]
-    return groups + ([("", "all", samples)] if len(groups) > 1 else [])
+    groups: dict[tuple[str, str], list[_Row]] = {}
+    for row in samples:
+        groups.setdefault((str(row["suite"]), str(row["task"])), []).append(row)
+    found: list[tuple[str, str, Sequence[_Row]]] = [(s, t, g) for (s, t), g in groups.items()]
+    return found + ([("", "all", samples)] if len(found) > 1 else [])
+
+
+def _row_rates(samples: Sequence[_Row]) -> dict[tuple[Any, ...], dict[str, float]]:
+    """`case_rates` of dict rows: case (first-seen order) → model (first-seen order) → pass
+    rate over its repeats."""
+    tallies: dict[tuple[Any, ...], dict[str, list[float]]] = {}
+    for row in samples:
+        key = (row["suite"], row["task"], row["case_id"])
+        tallies.setdefault(key, {}).setdefault(str(row["model"]), []).append(
+            float(passed_value(row["passed"])))
+    return {case: {m: sum(v) / len(v) for m, v in by.items()} for case, by in tallies.items()}
 
 
 def model_pairs(samples: pd.DataFrame, pairs: str = "best") -> pd.DataFrame:
+    """`model_pair_rows` of a samples frame, as a frame (columns `PAIR_COLUMNS`)."""
+    import pandas as pd
+
+    from moebench.report.figures import frame_rows
+
+    return pd.DataFrame(model_pair_rows(frame_rows(samples), pairs), columns=PAIR_COLUMNS)
+
+
+def model_pair_rows(samples: Sequence[_Row], pairs: str = "best") -> list[dict[str, Any]]:
     """Model vs model on common cases, per task (and pooled): `PAIRED_COLUMNS` per pair.
 
-    `pairs="best"`: per task, the most accurate model (A) against each other one (B);
-    `"all"`: every pair in order of appearance. Empty with fewer than two models.
+    `samples`: `Store.sample_rows()` dicts (no pandas). `pairs="best"`: per task, the most
+    accurate model (A) against each other one (B); `"all"`: every pair in order of
+    appearance. Empty with fewer than two models.
     """
-    import pandas as pd
+    import numpy as np
 
     if pairs not in ("best", "all"):
         raise MoebenchError(f"--pairs must be 'best' or 'all', got '{pairs}'")
     rows = []
     for suite, task, group in _task_groups(samples):
-        rates = case_rates(group)
-        models = [m for m in dict.fromkeys(group["model"]) if m in rates]
+        rates = _row_rates(group)
+        models = list(dict.fromkeys(str(r["model"]) for r in group))
         if pairs == "best":
-            best = max(models, key=lambda m: (rates[m].mean(), -models.index(m)), default=None)
+            means = {m: float(np.mean([r[m] for r in rates.values() if m in r]))
+                     for m in models}
+            best = max(models, key=lambda m: (means[m], -models.index(m)), default=None)
             chosen = [(best, m) for m in models if m != best]
         else:
             chosen = list(combinations(models, 2))
-        rows += [{"suite": suite, "task": task, "model_a": a, "model_b": b,
-                  **_pair(rates, a, b)} for a, b in chosen]
-    return pd.DataFrame(rows, columns=["suite", "task", "model_a", "model_b", *PAIRED_COLUMNS])
+        for a, b in chosen:
+            common = [(r[a], r[b]) for r in rates.values() if a in r and b in r]
+            xa, xb = ([x for x, _ in common], [y for _, y in common])
+            rows.append({"suite": suite, "task": task, "model_a": a, "model_b": b,
+                         **_paired(xa, xb)})
+    return rows

@@ -38,10 +38,25 @@ def missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+def frame_rows(frame: Any) -> list[dict[str, Any]]:
+    """A pandas frame's rows as dicts with its missing values (NA, NaN, NaT) as None."""
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
+
+
+def passed_value(value: Any) -> bool:
+    """A stored verdict as bool: missing verdicts (errors) count as failures; text verdicts
+    (`true`, `1`) from CSV-built frames are read as such."""
+    if missing(value):
+        return False
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "1.0")
+    return bool(value)
+
+
 def quantile(values: Iterable[float | None], q: float) -> float:
     """The q-quantile of the non-missing values (numpy's default "linear" method, to the
     bit); NaN when there are none."""
-    data = sorted(float(v) for v in values if not missing(v))
+    data = sorted(x for x in (float(v) for v in values if v is not None) if x == x)  # no NaN
     if not data:
         return float("nan")
     h = (len(data) - 1) * q

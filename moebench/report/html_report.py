@@ -10,9 +10,8 @@ text (model output may contain `<script>`) goes through Jinja2 autoescaping.
 from __future__ import annotations
 
 import json
-import math
-from datetime import datetime, timezone
 from collections.abc import Sequence
+from datetime import datetime, timezone
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +19,17 @@ from typing import TYPE_CHECKING, Any
 from markupsafe import Markup
 
 from moebench.report import svg_charts as charts
+from moebench.report.cells import (  # the fmt_* names stay importable from here
+    DASH,
+    fmt_mdd,
+    fmt_num,
+    fmt_p,
+    fmt_pct,
+    fmt_points,
+    fmt_secs,
+    latency_delta_text,
+)
+from moebench.report.cells import finite as _finite
 from moebench.report.compare import (
     compare_runs,
     label_runs,
@@ -27,7 +37,13 @@ from moebench.report.compare import (
     paired_matrix,
     power_note,
 )
-from moebench.report.metrics import load_balance_cv, model_table, ok_mask, passed_bool, task_table
+from moebench.report.metrics import (
+    load_balance_cv,
+    model_table,
+    ok_mask,
+    passed_bool,
+    task_table,
+)
 from moebench.types import ModelInfo
 from moebench.units import human_bytes
 
@@ -38,54 +54,6 @@ if TYPE_CHECKING:
 ASSETS = Path(__file__).resolve().parent / "assets"
 #: characters of each output kept in the page (the store keeps everything)
 MAX_OUTPUT_CHARS = 4000
-DASH = "–"
-
-
-def _finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def fmt_num(v: Any, digits: int = 2) -> str:
-    """A number with `digits` decimals, or an en dash when missing."""
-    return f"{v:.{digits}f}" if _finite(v) else DASH
-
-
-def fmt_secs(v: Any) -> str:
-    """Seconds with three significant digits (0.0123, 7.41, 12.3), or an en dash."""
-    return f"{v:.3g}" if _finite(v) else DASH
-
-
-def fmt_pct(v: Any) -> str:
-    """A share as a percentage with one decimal (0.8 → 80.0%)."""
-    return f"{v * 100:.1f}%" if _finite(v) else DASH
-
-
-def fmt_points(v: Any) -> str:
-    """A difference of shares in signed percentage points (+12.5; 0.0 has no sign)."""
-    if not _finite(v):
-        return DASH
-    text = f"{v * 100:+.1f}"
-    return "0.0" if text in ("+0.0", "-0.0") else text
-
-
-def fmt_mdd(v: Any) -> str:
-    """A minimum detectable difference in points (±9.4), or an en dash."""
-    return f"±{v * 100:.1f}" if _finite(v) else DASH
-
-
-def latency_delta_text(delta: Any, share: Any) -> str:
-    """`+0.12 s (+10%)`: how much slower (+) or faster (−) run B is than run A."""
-    if delta is None or delta != delta:
-        return "–"
-    pct = f" ({share * 100:+.0f}%)" if share is not None and share == share else ""
-    return f"{delta:+.2f} s{pct}".replace("-", "−")
-
-
-def fmt_p(p: Any) -> str:
-    """A p-value with its relation sign: `= 0.035`, `< 0.001`."""
-    if not _finite(p):
-        return DASH
-    return "< 0.001" if p < 0.001 else f"= {p:.3f}"
 
 
 def _cibar(row: dict[str, Any]) -> Markup:
@@ -174,7 +142,7 @@ def render_html(samples: pd.DataFrame, models: pd.DataFrame | None = None,
         "moe": _moe_rows(models_l, colors),
         "heatmaps": _heatmaps(router_l, _expert_counts(models_l)),
         **_samples_context(labelled),
-        "settings": [_settings_row(r) for r in settings or ()],
+        "settings": [settings_row(r) for r in settings or ()],
         "generation": _generation_rows(generation or ()),
     }
     return _environment().get_template("report.html.j2").render(**context)
@@ -381,7 +349,7 @@ def _heatmaps(router: pd.DataFrame | None,
 _RUN_OPTIONS = ("repeats", "limit", "concurrency", "timeout", "retries", "dtype", "device")
 
 
-def _settings_row(run: dict[str, Any]) -> dict[str, Any]:
+def settings_row(run: dict[str, Any]) -> dict[str, Any]:
     """One run's hardware and settings, as short display strings."""
     machine = run.get("machine") or {}
     options = run.get("options") or {}

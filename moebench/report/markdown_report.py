@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from moebench.report.cells import fmt_mdd, fmt_num, fmt_p, fmt_pct, fmt_points, fmt_secs
 from moebench.report.compare import (
     compare_runs,
     label_runs,
@@ -19,15 +20,7 @@ from moebench.report.compare import (
     paired_matrix,
     power_note,
 )
-from moebench.report.html_report import (
-    fmt_mdd,
-    fmt_num,
-    fmt_p,
-    fmt_pct,
-    fmt_points,
-    fmt_secs,
-    run_pairs,
-)
+from moebench.report.html_report import run_pairs
 from moebench.report.metrics import model_table, task_table
 
 if TYPE_CHECKING:

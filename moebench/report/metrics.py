@@ -23,14 +23,16 @@ is seeded so that a report rebuilt from the same store prints the same numbers.
 
 from __future__ import annotations
 
+import re
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from moebench.report import figures
+from moebench.report.figures import wilson_interval  # noqa: F401  (public name, re-exported)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -418,34 +420,50 @@ def model_table(samples: pd.DataFrame, models: pd.DataFrame | None = None) -> pd
     return table
 
 
+VARIANT_COLUMNS = ["model", "suite", "task", "originals", "sets", "acc_original",
+                   "acc_variants", "drop", "set_min", "set_max", "set_sd"]
+_VARIANT_ID = re.compile(r"^(?P<base>.+)-v(?P<k>\d+)$")
+
+
 def variant_sets(samples: pd.DataFrame) -> pd.DataFrame:
+    """`variant_rows` of a samples frame, as a frame (columns `VARIANT_COLUMNS`)."""
+    import pandas as pd
+
+    from moebench.report.figures import frame_rows
+
+    return pd.DataFrame(variant_rows(frame_rows(samples)), columns=VARIANT_COLUMNS)
+
+
+def variant_rows(samples: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Robustness to re-instantiation (GSM-Symbolic): per model × task with variant cases.
 
     A case `<id>-v<k>` is instantiation k of case `<id>` of the same task (what
     `generate: {..., variants: K}` writes; `<id>` itself is instantiation 0, the original).
-    Rows: model, suite, task, originals (cases), sets (K + 1), acc_original, acc_variants,
-    drop (original − variants), set_min, set_max, set_sd (accuracy across the K + 1 sets,
-    sample std). Empty when no task has variants.
+    Rows (`VARIANT_COLUMNS`): model, suite, task, originals (cases), sets (K + 1),
+    acc_original, acc_variants, drop (original − variants), set_min, set_max, set_sd
+    (accuracy across the K + 1 sets, sample std). Empty when no task has variants.
+    `samples`: `Store.sample_rows()` dicts (no pandas).
     """
-    import pandas as pd
-
-    columns = ["model", "suite", "task", "originals", "sets", "acc_original", "acc_variants",
-               "drop", "set_min", "set_max", "set_sd"]
-    parts = samples["case_id"].astype(str).str.extract(r"^(?P<base>.+)-v(?P<k>\d+)$")
-    frame = samples.assign(_base=parts["base"].fillna(samples["case_id"].astype(str)),
-                           _set=parts["k"].fillna("0").astype(int),
-                           _ok=passed_bool(samples).astype(float))
+    groups: dict[tuple[Any, ...], list[tuple[str, str, int, float]]] = {}
+    for row in samples:
+        case = str(row["case_id"])
+        found = _VARIANT_ID.match(case)
+        base, k = (found["base"], int(found["k"])) if found else (case, 0)
+        groups.setdefault((row["model"], row["suite"], row["task"]), []).append(
+            (case, base, k, float(figures.passed_value(row["passed"]))))
     rows = []
-    for (model, suite, task), g in frame.groupby(["model", "suite", "task"], sort=False):
-        varied = set(g.loc[g["_set"] > 0, "_base"]) & set(g.loc[g["_set"] == 0, "case_id"])
+    for (model, suite, task), g in groups.items():
+        varied = {b for _, b, k, _ in g if k > 0} & {c for c, _, k, _ in g if k == 0}
         if not varied:
             continue
-        g = g[g["_base"].isin(varied)]
-        sets = g.groupby("_set")["_ok"].mean()
+        by_set: dict[int, list[float]] = {}
+        for _, base, k, ok in g:
+            if base in varied:
+                by_set.setdefault(k, []).append(ok)
+        sets = [float(np.mean(by_set[k])) for k in sorted(by_set)]
+        variants = float(np.mean([ok for k in by_set if k > 0 for ok in by_set[k]]))
         rows.append({"model": model, "suite": suite, "task": task, "originals": len(varied),
-                     "sets": int(sets.size), "acc_original": float(sets.loc[0]),
-                     "acc_variants": float(g.loc[g["_set"] > 0, "_ok"].mean()),
-                     "drop": float(sets.loc[0] - g.loc[g["_set"] > 0, "_ok"].mean()),
-                     "set_min": float(sets.min()), "set_max": float(sets.max()),
-                     "set_sd": float(sets.std(ddof=1)) if sets.size > 1 else float("nan")})
-    return pd.DataFrame(rows, columns=columns)
+                     "sets": len(sets), "acc_original": sets[0], "acc_variants": variants,
+                     "drop": sets[0] - variants, "set_min": min(sets), "set_max": max(sets),
+                     "set_sd": float(np.std(sets, ddof=1)) if len(sets) > 1 else float("nan")})
+    return rows

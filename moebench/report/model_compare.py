@@ -23,14 +23,16 @@ from rich.table import Table
 if TYPE_CHECKING:
     import pandas as pd
 
+Rows = Any  # a frame, or a list of dict rows (the same columns)
+
 DETERMINISTIC_NOTE = ("repeats are deterministic: timing spread only (each case counts once "
                       "in accuracy and its interval)")
 
 
 def _fmt() -> Any:
-    from moebench.report import html_report
+    from moebench.report import cells
 
-    return html_report
+    return cells
 
 
 def _finite(value: Any) -> bool:
@@ -49,8 +51,11 @@ def verdict_text(row: Any, a: str, b: str) -> str:
     return {"A better": f"{a} better", "B better": f"{b} better"}.get(row.verdict, row.verdict)
 
 
-def model_pairs_table(frame: pd.DataFrame, title: str | None = None) -> Table:
-    """One row per task × pair: n, accuracies, A − B [95% CI], p, verdict, MDD, note."""
+def model_pairs_table(frame: Rows, title: str | None = None) -> Table:
+    """One row per task × pair: n, accuracies, A − B [95% CI], p, verdict, MDD, note
+    (`frame`: `compare.model_pairs`, or its `model_pair_rows`)."""
+    from moebench.report.terminal import row_tuples
+
     f = _fmt()
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
                   header_style="bold", caption="A − B, MDD in percentage points; p: exact "
@@ -60,7 +65,7 @@ def model_pairs_table(frame: pd.DataFrame, title: str | None = None) -> Table:
                  "MDD", "note"):
         table.add_column(name, justify="right" if name in ("n", "p", "MDD") else "left",
                          overflow="fold")
-    for r in frame.itertuples(index=False):
+    for r in row_tuples(frame):
         task = r.task if not r.suite or r.suite == r.task else f"{r.suite}/{r.task}"
         mdd = f"±{r.mdd * 100:.1f}" if _finite(r.mdd) else "–"
         table.add_row(escape(str(task)), escape(str(r.model_a)), escape(str(r.model_b)),
@@ -71,8 +76,11 @@ def model_pairs_table(frame: pd.DataFrame, title: str | None = None) -> Table:
     return table
 
 
-def variants_table(frame: pd.DataFrame) -> Table:
-    """Robustness: accuracy on originals vs variants and the spread across instantiations."""
+def variants_table(frame: Rows) -> Table:
+    """Robustness: accuracy on originals vs variants and the spread across instantiations
+    (`frame`: `metrics.variant_sets`, or its `variant_rows`)."""
+    from moebench.report.terminal import row_tuples
+
     f = _fmt()
     table = Table(title="robustness to new names and numbers (GSM-Symbolic style)",
                   title_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
@@ -81,7 +89,7 @@ def variants_table(frame: pd.DataFrame) -> Table:
     for name in ("model", "task", "originals", "sets", "original", "variants", "drop",
                  "spread"):
         table.add_column(name, justify="left" if name in ("model", "task") else "right")
-    for r in frame.itertuples(index=False):
+    for r in row_tuples(frame):
         sd = f" (sd {r.set_sd * 100:.1f})" if _finite(r.set_sd) else ""
         table.add_row(escape(str(r.model)), escape(str(r.task)), str(r.originals), str(r.sets),
                       f.fmt_pct(r.acc_original), f.fmt_pct(r.acc_variants),
@@ -90,20 +98,28 @@ def variants_table(frame: pd.DataFrame) -> Table:
     return table
 
 
-def print_model_comparisons(console: Console, samples: pd.DataFrame,
-                            pairs: str = "best") -> None:
-    """Per run with two or more models: the model-vs-model table, then robustness if any."""
-    from moebench.report.compare import model_pairs
-    from moebench.report.metrics import variant_sets
+def print_model_comparisons(console: Console, samples: Rows, pairs: str = "best") -> None:
+    """Per run with two or more models: the model-vs-model table, then robustness if any.
+
+    `samples`: `Store.sample_rows()` dicts (or a samples frame); no pandas for dicts."""
+    from moebench.report.compare import model_pair_rows
+    from moebench.report.metrics import variant_rows
     from moebench.report.terminal import print_table
 
-    for run_id, run in samples.groupby("run_id", sort=False):
-        if run["model"].nunique() >= 2:
+    if hasattr(samples, "to_dict"):
+        from moebench.report.figures import frame_rows
+
+        samples = frame_rows(samples)  # type: ignore[arg-type]
+    runs: dict[Any, list[Mapping[str, Any]]] = {}
+    for row in samples:
+        runs.setdefault(row["run_id"], []).append(row)
+    for run_id, run in runs.items():
+        if len({r["model"] for r in run}) >= 2:
             who = "best model vs each other" if pairs == "best" else "every pair"
             print_table(console, model_pairs_table(
-                model_pairs(run, pairs), f"run {run_id}: model vs model, same cases ({who})"))
-        variants = variant_sets(run)
-        if not variants.empty:
+                model_pair_rows(run, pairs), f"run {run_id}: model vs model, same cases ({who})"))
+        variants = variant_rows(run)
+        if variants:
             print_table(console, variants_table(variants))
 
 
@@ -155,21 +171,40 @@ def print_repeats_note(console: Console, rows: Sequence[Mapping[str, Any]]) -> N
 
 
 def print_stored_comparisons(console: Console, out: Path, run_ids: Sequence[str],
-                             pairs: str = "best") -> None:
-    """The repeats note, the model-vs-model and robustness tables of stored runs (pandas and
-    scipy only when there are two models to compare or variant cases)."""
+                             pairs: str = "best",
+                             rows: Sequence[Mapping[str, Any]] | None = None) -> None:
+    """The repeats note, the model-vs-model and robustness tables of stored runs (no pandas;
+    scipy only when two models disagree somewhere). `rows`: the runs' `Store.sample_rows`
+    when the caller has them (`Report.samples`)."""
     import re
 
+    if rows is None:
+        from moebench.store import Store
+
+        store = Store.open(out)
+        try:
+            rows = store.sample_rows(list(run_ids))
+        finally:
+            store.close()
+    print_repeats_note(console, rows)
+    models = {(r["run_id"], r["model"]) for r in rows}
+    if len(models) < 2 and not any(re.search(r"-v\d+$", str(r["case_id"])) for r in rows):
+        return
+    print_model_comparisons(console, rows, pairs)
+
+
+def print_run_machines(console: Console, out: Path, run_ids: Sequence[str]) -> None:
+    """Two or more runs reported together: the machine facts of each (host name, CPU, cores,
+    RAM, GPU, OS, backend, server), above their comparison."""
+    if len(run_ids) < 2:
+        return
+    from moebench.report.tables import machines_table
+    from moebench.report.terminal import print_table
     from moebench.store import Store
 
     store = Store.open(out)
     try:
-        rows = store.sample_rows(list(run_ids))
-        print_repeats_note(console, rows)
-        models = {(r["run_id"], r["model"]) for r in rows}
-        if len(models) < 2 and not any(re.search(r"-v\d+$", str(r["case_id"])) for r in rows):
-            return
-        samples = store.samples_frame(list(run_ids))
+        runs = [store.run(run_id) for run_id in dict.fromkeys(run_ids)]
     finally:
         store.close()
-    print_model_comparisons(console, samples, pairs)
+    print_table(console, machines_table(runs))

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from moebench.errors import MoebenchError
 from moebench.report.figures import (
-    case_evidence, missing, quantile, repeats_are_deterministic, summary_figures, token_figures,
-    warm_index,
+    case_evidence, frame_rows, missing, passed_value, quantile, repeats_are_deterministic, summary_figures,
+    token_figures, warm_index,
 )
 from moebench.types import SAMPLE_COLUMNS, SUMMARY_COLUMNS
 
@@ -62,22 +62,8 @@ def summarize(samples: pd.DataFrame, models: pd.DataFrame) -> pd.DataFrame:
     """`summary_rows` of frames, as a frame (columns SUMMARY_COLUMNS + extra)."""
     import pandas as pd
 
-    rows = summary_rows(_records(samples), _records(models))
+    rows = summary_rows(frame_rows(samples), frame_rows(models))
     return pd.DataFrame(rows, columns=[*SUMMARY_COLUMNS, *SUMMARY_EXTRA])
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """A frame's rows as dicts with pandas' missing values (NA, NaN, NaT) as None."""
-    return frame.astype(object).where(frame.notna(), None).to_dict("records")
-
-
-def _passed(value: Any) -> bool:
-    """A stored verdict as bool: missing verdicts (errors) count as failures."""
-    if missing(value):
-        return False
-    if isinstance(value, str):
-        return value.strip().lower() in ("true", "1", "1.0")
-    return bool(value)
 
 
 def _summary_row(key: tuple[Any, ...], g: Sequence[_Row], model: _Row | None) -> dict[str, Any]:
@@ -91,7 +77,7 @@ def _summary_row(key: tuple[Any, ...], g: Sequence[_Row], model: _Row | None) ->
     model = model or {}
     return {
         "model": name, "backend": backend, "suite": suite, "task": task,
-        **summary_figures([_passed(s["passed"]) for s in g], [s["score"] for s in g], ok,
+        **summary_figures([passed_value(s["passed"]) for s in g], [s["score"] for s in g], ok,
                           cold, timings,
                           case_evidence(g) if repeats_are_deterministic(g) else None),
         "load_s": model.get("load_s"),
@@ -110,11 +96,12 @@ def summary_frame(store: Store, run_ids: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(stored_summary(store, run_ids), columns=list(SUMMARY_CSV_COLUMNS))
 
 
-def stored_summary(store: Store, run_ids: Sequence[str],
-                   models: Sequence[_Row] | None = None) -> list[dict[str, Any]]:
+def stored_summary(store: Store, run_ids: Sequence[str], models: Sequence[_Row] | None = None,
+                   samples: Sequence[_Row] | None = None) -> list[dict[str, Any]]:
     """`summary_rows` of stored runs, each with `run_status`: `completed`, `interrupted`, ...
-    or `incomplete: 23/120` when samples are missing."""
-    rows = summary_rows(store.sample_rows(run_ids),
+    or `incomplete: 23/120` when samples are missing (`models` / `samples`: the runs'
+    `Store.model_rows` / `sample_rows` when the caller has them)."""
+    rows = summary_rows(store.sample_rows(run_ids) if samples is None else samples,
                         store.model_rows(run_ids) if models is None else models)
     notes = {r: run_note(store, r) for r in run_ids}
     for row in rows:
@@ -262,6 +249,8 @@ class Report:
     written: tuple[Path, ...]
     #: run id → `incomplete: 23/120` for runs with samples missing
     incomplete: dict[str, str] = field(default_factory=dict)
+    #: `Store.sample_rows` of the runs (what the summary was built from)
+    samples: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def title(self) -> str:
@@ -279,12 +268,12 @@ def build_report(out: Path, run_ids: Sequence[str] = (), *, csv: Path | None = N
     store = Store.open(out)
     try:
         ids = tuple(dict.fromkeys(store.resolve(r) for r in (run_ids or ["last"])))
-        models = store.model_rows(ids)
-        summary = stored_summary(store, ids, models)
+        models, samples = store.model_rows(ids), store.sample_rows(ids)
+        summary = stored_summary(store, ids, models, samples)
         written = write_reports(store, ids, csv=csv, samples_csv=samples_csv, html=html,
                                 summary=summary)
         incomplete = {i: n for i in ids if (n := store.incomplete_note(i))}
         return Report(ids, tuple(store.run(i) for i in ids), summary, models, store.path,
-                      tuple(written), incomplete)
+                      tuple(written), incomplete, samples)
     finally:
         store.close()

@@ -46,7 +46,7 @@ def suites_table(suites: list[Any]) -> Table:
 def run_comparison_table(frame: pd.DataFrame, run_a: str, run_b: str) -> Table:
     """The paired run-vs-run table: accuracy of A and B on the same cases, CI, p, verdict,
     and the warm median latency of each run with its change (B − A)."""
-    from moebench.report.html_report import (
+    from moebench.report.cells import (
         fmt_p, fmt_pct, fmt_points, fmt_secs, latency_delta_text,
     )
 
@@ -68,4 +68,21 @@ def run_comparison_table(frame: pd.DataFrame, run_a: str, run_b: str) -> Table:
                       escape(verdict), fmt_secs(lat[0]), fmt_secs(lat[1]),
                       latency_delta_text(getattr(r, "latency_delta", None),
                                          getattr(r, "latency_delta_pct", None)))
+    return table
+
+
+def machines_table(runs: list[dict[str, Any]]) -> Table:
+    """One row per run (`Store.run` rows): the machine it ran on and how, so a comparison of
+    runs from two machines (`moebench merge`) says which hardware it compares."""
+    from moebench.report.html_report import settings_row
+
+    table = Table(title="machines", title_justify="left", box=box.SIMPLE_HEAD,
+                  show_edge=False, header_style="bold")
+    for name in ("run", "machine", "hardware", "backend", "host", "server", "moebench"):
+        table.add_column(name, overflow="fold")
+    for run in runs:
+        row = settings_row(run)
+        table.add_row(escape(str(row["run_id"])), escape(str(run.get("host_name") or "–")),
+                      escape(row["hardware"]), escape(row["backend"]), escape(row["host"]),
+                      escape(row["server"]), escape(row["version"]))
     return table

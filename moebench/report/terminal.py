@@ -12,6 +12,7 @@ import math
 import time
 from collections import namedtuple
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Union
 
 from rich import box
@@ -38,11 +39,25 @@ if TYPE_CHECKING:
 Rows = Union["pd.DataFrame", Sequence[Mapping[str, Any]]]
 
 
+@dataclass
+class _Bar:
+    """One model bar (or, on several hosts, one host's bar) and what it has counted."""
+
+    task: TaskID
+    label: str = ""
+    model: str = ""
+    started: float = 0.0
+    done: int = 0
+    errors: int = 0
+    where: tuple[str, str, str] | None = None
+
+
 class RichProgress:
     """RunEvents drawn on `console` (stderr); use as a context manager around `runner.run`.
 
     On a terminal: one bar for the whole run (samples done of all models, running accuracy,
-    errors so far) above one bar per model (task being run, ETA, last decode speed).
+    errors so far) above one bar per model (task being run, ETA, last decode speed) — or, when
+    several hosts run models in parallel (`on_hosts`), one bar per host showing its model.
     """
 
     def __init__(self, console: Console) -> None:
@@ -53,14 +68,12 @@ class RichProgress:
             TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
             TextColumn("{task.fields[speed]}"), console=console, disable=not self.live,
             transient=False)
-        self._task: TaskID | None = None
         self._overall: TaskID | None = None
         self._per_model = 0
-        self._model = ""
-        self._started = 0.0
-        self._done = self._errors = 0
+        self._hosts: dict[str, _Bar] = {}  # host label → its bar (several hosts only)
+        self._bars: dict[str, _Bar] = {}  # model name → the bar it advances
+        self._last: _Bar | None = None
         self.tally = RunningTally()
-        self._where: tuple[str, str, str] | None = None
 
     def __enter__(self) -> RichProgress:
         self.progress.start()
@@ -75,45 +88,60 @@ class RichProgress:
         self._overall = self.progress.add_task("all models", total=models * per_model,
                                                speed=self.tally.text())
 
+    def on_hosts(self, labels: Sequence[str]) -> None:
+        """Several hosts work in parallel: one bar per host from now on."""
+        for label in labels:
+            task = self.progress.add_task(escape(f"{label} · waiting"), total=None, speed="")
+            self._hosts[label] = _Bar(task, label)
+
     def on_model_start(self, info: ModelInfo, total: int) -> None:
-        """A new bar for the model (its warm-up is already done)."""
-        self._model, self._started = info.name, time.perf_counter()
-        self._done = self._errors = 0
+        """A new bar for the model (its warm-up is already done), or its host's bar."""
         if self._overall is not None and self._per_model > total:  # kept from before
             self.progress.advance(self._overall, self._per_model - total)
         load = f" (loaded in {info.load_s:.1f} s)" if info.load_s is not None else ""
         if not self.live:
             self.console.print(f"{escape(info.name)}{load}: {total} samples to run",
                                soft_wrap=True, highlight=False)
-        self._task = self.progress.add_task(escape(info.name), total=total, speed="")
-        self._where = None
+        bar = self._hosts.get(_label(info.host)) if self._hosts else None
+        if bar is None:
+            bar = _Bar(self.progress.add_task(escape(info.name), total=total, speed=""))
+        else:
+            self.progress.reset(bar.task, total=total, description=escape(
+                f"{bar.label} · {info.name}"), speed="")
+        bar.model, bar.started, bar.done, bar.errors, bar.where = (
+            info.name, time.perf_counter(), 0, 0, None)
+        self._bars[info.name] = self._last = bar
 
     def on_sample(self, record: Record) -> None:
         """Advance the bars; show the task being run, the last decode speed, the tally."""
-        self._done += 1
-        self._errors += record.error is not None
         self.tally.add(record)
         if self._overall is not None:
             self.progress.update(self._overall, advance=1, speed=self.tally.text())
-        if self._task is None:
+        bar = self._bars.get(record.model, self._last)
+        if bar is None:
             return
+        bar.done += 1
+        bar.errors += record.error is not None
         tps = record.completion.tokens_per_s if record.completion else None
-        speed = f"{tps:.1f} tok/s" if tps else ""
         req = record.request
         where = (record.model, req.suite, req.task)
-        if where != self._where:  # the description changes once per task, not per sample
-            self._where = where
-            self.progress.update(self._task, description=escape(
-                f"{record.model} · {req.suite}/{req.task}"))
-        self.progress.update(self._task, advance=1, speed=speed)
+        if where != bar.where:  # the description changes once per task, not per sample
+            bar.where = where
+            prefix = f"{bar.label} · " if bar.label else ""
+            self.progress.update(bar.task, description=escape(
+                f"{prefix}{record.model} · {req.suite}/{req.task}"))
+        self.progress.update(bar.task, advance=1, speed=f"{tps:.1f} tok/s" if tps else "")
 
     def on_model_end(self, info: ModelInfo) -> None:
         """Close the model's bar (or print its one-line summary off-terminal)."""
-        if self._task is not None:
-            self.progress.update(self._task, description=escape(info.name))
+        bar = self._bars.get(info.name)
+        if bar is None:
+            return
+        prefix = f"{bar.label} · " if bar.label else ""
+        self.progress.update(bar.task, description=escape(f"{prefix}{info.name}"))
         if not self.live:
-            elapsed = time.perf_counter() - self._started
-            self.console.print(f"{escape(info.name)}: {self._done} samples, {self._errors} "
+            elapsed = time.perf_counter() - bar.started
+            self.console.print(f"{escape(info.name)}: {bar.done} samples, {bar.errors} "
                                f"errors in {elapsed:.1f} s · run so far: "
                                f"{self.tally.text(markup=False)}", soft_wrap=True,
                                highlight=False)
@@ -121,6 +149,12 @@ class RichProgress:
     def on_note(self, message: str) -> None:
         """One dim line above the bars."""
         self.console.print(f"[dim]{escape(message)}[/]", soft_wrap=True, highlight=False)
+
+
+def _label(host: str | None) -> str:
+    from moebench.hosts import host_label
+
+    return host_label(host) if host else ""
 
 
 class RunningTally:
@@ -162,7 +196,7 @@ def _ci(row: Any) -> str:
     return f"{row.accuracy_low * 100:.0f}–{row.accuracy_high * 100:.0f}%"
 
 
-def _tuples(table: Rows) -> list[Any]:
+def row_tuples(table: Rows) -> list[Any]:
     """The rows of a frame or of a list of dicts as named tuples (`row.model`, `_asdict()`)."""
     if hasattr(table, "itertuples"):
         return list(table.itertuples(index=False))
@@ -220,7 +254,7 @@ def _summary_table(summary: Rows, title: str | None, shown: list[str],
                    failed: frozenset[tuple[str, str]]) -> Table:
     table = Table(title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD,
                   show_edge=False, padding=(0, 1, 0, 0), caption_justify="left")
-    rows = _tuples(summary)
+    rows = row_tuples(summary)
     runs = len({row.run_id for row in rows}) > 1  # several runs: say which row is which
     if runs:
         table.add_column("run", no_wrap=True)
@@ -315,8 +349,8 @@ def print_results(console: Console, summary: Rows, models: Rows,
                   title: str | None = None) -> None:
     """The results table and one line per model (load, memory, experts, loads)."""
     width = console.width if console.is_terminal else None
-    failed = frozenset((r.run_id, r.model) for r in _tuples(models)
+    failed = frozenset((r.run_id, r.model) for r in row_tuples(models)
                        if load_error(r) is not None)
     print_table(console, summary_table(summary, title, width=width, failed=failed))
-    for row in _tuples(models):
+    for row in row_tuples(models):
         console.print(escape(model_line(row)), soft_wrap=True, highlight=False)

@@ -8,7 +8,8 @@
    look like a misspelling: a dictionary word one edit away (or one doubled letter away) is
    far more frequent, as with "recieve", "untill", "occured". Proper nouns and acronyms
    (capitalised-only entries) and keyboard mashes ("asdfgh", "hmmmm") are rejected.
-`benchmarks/word_coverage.py` measures how well this accepts and rejects.
+`benchmarks/word_coverage.py` measures how well this accepts and rejects. Answers are kept
+between processes (`_memo.DiskMemo`): a word already judged needs no dictionary loaded.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import math
 import re
 from functools import cache, lru_cache
 from typing import Any
+
+from moebench.scorers._memo import DiskMemo
 
 #: zipf frequency (log10 per billion words) from which a word counts as attested
 MIN_ZIPF = 2.0
@@ -111,9 +114,16 @@ def _proper_or_acronym(word: str) -> bool:
     return _in_dictionary(word.capitalize()) or _in_dictionary(word.upper())
 
 
+_MEMO = DiskMemo("lexicon", [__file__], ("spylls", "wordfreq", "english-words"))
+
+
 @lru_cache(maxsize=65536)
 def why_not_word(word: str) -> str | None:
     """None when `word` (any case) is a real English word, else a short reason."""
+    return _MEMO.get(word, lambda: _why_not_word(word))
+
+
+def _why_not_word(word: str) -> str | None:
     word = word.lower()
     if not re.fullmatch(r"[a-z]+(?:['’][a-z]+)?", word):
         return "not a single word"

@@ -3,7 +3,8 @@
 Physical units go through pint's registry (plural, British spelling and abbreviations
 included: "kilometres" → "kilometer", "mph" → "mile_per_hour"); currencies and percent use a
 small table (pint has no money); any other word is a counted noun, reduced to its lemma by
-lemminflect ("packages" → "package", "persons" → "person"), with people ≡ person.
+lemminflect ("packages" → "package", "persons" → "person"), with people ≡ person. Answers are kept between processes (`_memo.DiskMemo`), so a unit
+already seen needs neither pint nor lemminflect loaded.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import re
 from functools import cache, lru_cache
 from typing import Any
+
+from moebench.scorers._memo import DiskMemo
 
 _ALIASES = {
     "$": "USD", "us$": "USD", "usd": "USD", "dollar": "USD", "dollars": "USD", "buck": "USD",
@@ -69,8 +72,16 @@ def _compact(name: str) -> str:
     return name
 
 
+_MEMO = DiskMemo("units", [__file__], ("pint", "lemminflect"))
+
+
+@lru_cache(maxsize=8192)
 def is_noun(word: str) -> bool:
     """True when `word` can be a noun (lemminflect's lexicon; unknown words count as nouns)."""
+    return _MEMO.get(f"noun:{word}", lambda: _is_noun(word))
+
+
+def _is_noun(word: str) -> bool:
     from lemminflect import getAllLemmas
 
     lemmas = getAllLemmas(word.lower())
@@ -87,6 +98,10 @@ def _lemma(word: str) -> str:
 @lru_cache(maxsize=8192)
 def canonical_unit(text: str, nouns: bool = True) -> str | None:
     """Canonical form of a unit; None when `nouns` is False and it is not a known unit."""
+    return _MEMO.get(f"unit:{int(nouns)}:{text}", lambda: _canonical_unit(text, nouns))
+
+
+def _canonical_unit(text: str, nouns: bool) -> str | None:
     text = re.sub(r"\s+", " ", text.strip(" .,;:*_`\"'()")).strip()
     if not text:
         return ""

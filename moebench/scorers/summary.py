@@ -8,6 +8,7 @@ case gives one, else 1/0 as passed. A leading "Summary:" label and markdown are 
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
 from functools import cache, lru_cache
@@ -17,6 +18,7 @@ from pydantic import Field
 
 from moebench.scorers.schema import CaseFields, ScorerParams
 from moebench.scorers import describes, scorer
+from moebench.scorers._memo import DiskMemo
 from moebench.types import Score
 
 _LABEL = re.compile(r"^\s*(?:#+\s*)?(?:\*\*|__)?\s*(?:one[- ]sentence\s+)?summary\s*(?:\*\*|__)?"
@@ -73,6 +75,24 @@ def _rouge() -> Any:
             return [stem(t) if len(t) > 3 else t for t in tokenize.tokenize(text, None)]
 
     return rouge_scorer.RougeScorer(["rougeL"], tokenizer=CachedStemTokenizer())
+
+
+_MEMO = DiskMemo("summary", [__file__], ("rouge-score", "nltk", "pysbd"))
+
+
+def rouge_l(reference: str, text: str) -> float:
+    """ROUGE-L F-measure of `text` against `reference` (kept between processes: no nltk set-up
+    for a pair already scored)."""
+    key = "rouge:" + hashlib.sha256(f"{reference}\0{text}".encode()).hexdigest()
+    return _MEMO.get(key, lambda: float(_rouge().score(reference, text)["rougeL"].fmeasure))
+
+
+def sentence_count(text: str) -> int:
+    """`len(sentences(text))`, kept between processes (pysbd takes ms per text)."""
+    if not text or not _TERMINATOR.search(text):
+        return len(sentences(text))  # no pysbd needed
+    key = "sentences:" + hashlib.sha256(text.encode()).hexdigest()
+    return _MEMO.get(key, lambda: len(sentences(text)))
 
 
 def clean(text: str) -> str:
@@ -167,7 +187,7 @@ def summary(text: str, case: Mapping[str, Any], params: Mapping[str, Any]) -> Sc
     if ends > 3 * limit + _SPARE_ENDS:
         return Score(0.0, False, body[:80], f"{ends} sentence ends (max {limit} sentences); "
                                              "not segmented")
-    count = len(sentences(body))
+    count = sentence_count(body)
     missing = missing_terms(body, _as_list(case.get("must_mention")))
     passed = 0 < count <= limit and not missing
     notes = [f"{count} sentence{'s' if count != 1 else ''} (max {limit})"]
@@ -177,7 +197,7 @@ def summary(text: str, case: Mapping[str, Any], params: Mapping[str, Any]) -> Sc
         notes.append("fail: " + ", ".join(_fail_reasons(count, limit, missing)))
     reference = case.get("reference")
     if reference and body:
-        score = _rouge().score(str(reference), body)["rougeL"].fmeasure
+        score = rouge_l(str(reference), body)
         notes.append(f"ROUGE-L {score:.2f}")
     else:
         score = float(passed)

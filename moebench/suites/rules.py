@@ -12,6 +12,7 @@ import re
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from moebench.scorers.schema import errors as schema_errors
@@ -170,11 +171,17 @@ def check_case_typos(spec: ScorerSpec | None, fields: Mapping[str, Any],
     for key in fields:
         if key in known or key in used:
             continue
-        close = difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.75)
+        close = _close_keys(str(key), tuple(sorted(known)))
         if close:
             raise Invalid(f"unknown key '{key}' — did you mean '{close[0]}'? (no placeholder "
                           f"uses it and scorer '{spec.name if spec else '-'}' does not read it)",
                           str(key))
+
+
+@lru_cache(maxsize=4096)
+def _close_keys(key: str, known: tuple[str, ...]) -> list[str]:
+    """difflib's nearest known key (every case of a task has the same field names)."""
+    return difflib.get_close_matches(key, known, n=1, cutoff=0.75)
 
 
 _PHRASES = {int: "an integer", float: "a number", str: "text", bool: "true or false"}
