@@ -1,13 +1,15 @@
 """Seeded synthetic data for the bundled demo MoE models, and the `demo` suite built from it.
 
-Four task families in the simplified form the tiny demo models can learn in ~20 CPU minutes:
-  words     — "List 3 words with 5 letters."  → "apple, house, water"   (scorer word_length)
+Four task families in the simplified form the tiny demo models can learn in well under an hour
+of one CPU thread:
+  words     — "List 3 words with 5 letters."  → "3. apple\n2. house\n1. water" (scorer word_length)
   math      — "Kalo has 7 pens and gets 5 more. How many pens?" → "12"   (scorer number)
   entities  — "List the quantities: Kalo walked 12 km in 3 hours." → "12 km, 3 hours" (scorer entities)
   summary   — "Summarize in one sentence: <3 short sentences>" → "At the park, Kalo found a red kite."
 Design choices come from a measured trial (see the demo brief): names are generated from syllables so
 the model must learn to copy names it never saw; numbers have at most 3 digits; word lists come from a
-small fixed vocabulary per length, always in the same order; arithmetic is one step on small operands;
+small fixed vocabulary per length, always in the same order, numbered down from `count` to 1 (a
+tiny model then knows when to stop: after `1.`); arithmetic is one step on small operands;
 prompts are short. Demo cases use their own seed and are excluded from the training set by prompt
 (`words` also holds out whole (count, letters) combinations), so the suite measures held-out prompts.
 
@@ -112,8 +114,20 @@ def words_example(rng: random.Random, held_out: bool) -> Example:
     combos = [(c, n) for c in COUNTS for n in WORDS if held_out_word_combo(c, n) == held_out]
     count, letters = rng.choice(combos)
     prompt = f"List {count} words with {letters} letters."
-    return Example("words", prompt, ", ".join(WORDS[letters][:count]),
+    return Example("words", prompt, numbered_list(WORDS[letters][:count]),
                    {"count": count, "letters": letters})
+
+
+def numbered_list(words: Iterable[str]) -> str:
+    """'2. tree\n1. book': a countdown from `count`, so "stop after `count` words" is local.
+
+    The first number is copied from the prompt, each next one is one less, and the list ends
+    after `1.`: no comparison with the prompt's count mid-list, which a tiny model otherwise
+    replaces by memorising list lengths per (count, letters) pair (measured: 10-14% on the
+    held-out pairs with an ascending `1. 2. 3.` list, continued from the comma-list models).
+    """
+    items = list(words)
+    return "\n".join(f"{len(items) - i}. {word}" for i, word in enumerate(items))
 
 
 def math_example(rng: random.Random, held_out: bool = False) -> Example:
@@ -131,8 +145,10 @@ def math_example(rng: random.Random, held_out: bool = False) -> Example:
 def entities_example(rng: random.Random, held_out: bool = False) -> Example:
     """A sentence with 2–3 quantities (values of at most 3 digits) and the list of them."""
     template, units = rng.choice(_ENTITY_TEMPLATES)
-    values = [rng.choice((rng.randint(2, 20), rng.randint(2, 99), rng.randint(2, 999)))
-              for _ in units]
+    # Training sees more 3-digit values (copying them digit by digit is the hard part); the
+    # suite's draws (held_out) keep the original mix, so tasks/demo.yaml does not change.
+    highs = (20, 99, 999) if held_out else (20, 99, 999, 999)
+    values = [rng.choice([rng.randint(2, high) for high in highs]) for _ in units]
     text = template.format(*values, n=make_name(rng))
     answer = ", ".join(f"{v} {u}" for v, u in zip(values, units))
     expected = [{"value": v, "unit": u} for v, u in zip(values, units)]
@@ -153,10 +169,25 @@ def summary_example(rng: random.Random, held_out: bool = False) -> Example:
                    {"text": text, "must_mention": [name, obj], "reference": answer})
 
 
+def pick_example(rng: random.Random, held_out: bool = False) -> Example:
+    """Training only: "List 3 of these words: <8 random words>." → the first 3, counted down.
+
+    The demo's word prompts are only 43 distinct strings, so a tiny model memorises each one's
+    list length instead of learning to stop after `1.`; these prompts, which cannot be
+    memorised, teach the countdown itself (count copied, one less per line, end after 1).
+    """
+    pool = rng.sample([w for words in WORDS.values() for w in words], 8)
+    count = rng.choice(COUNTS)
+    return Example("pick", f"List {count} of these words: {', '.join(pool)}.",
+                   numbered_list(pool[:count]), {"count": count})
+
+
 MAKERS: dict[str, Callable[[random.Random, bool], Example]] = {
     "words": words_example, "math": math_example,
-    "entities": entities_example, "summary": summary_example,
+    "entities": entities_example, "summary": summary_example, "pick": pick_example,
 }
+#: the families of the training set: the suite's four plus the countdown drill `pick`
+TRAIN_FAMILIES = (*FAMILIES, "pick")
 
 
 def suite_examples(seed: int = SUITE_SEED, per_family: int = CASES_PER_FAMILY) -> list[Example]:
@@ -179,7 +210,7 @@ def training_examples(seed: int = TRAIN_SEED, per_family: int = TRAIN_PER_FAMILY
     rng = random.Random(seed)
     out: list[Example] = []
     for _ in range(per_family):
-        for family in FAMILIES:
+        for family in TRAIN_FAMILIES:
             example = MAKERS[family](rng, False)
             while example.prompt in banned:
                 example = MAKERS[family](rng, False)

@@ -8,7 +8,8 @@ return with `output_router_logits=True`. The result is saved in the family's Hug
 graded on tasks/demo.yaml with greedy generation and `moebench.scorers.score_text`, next to an
 untrained twin (the same architecture at its initial weights); MODEL_CARD.md records it all.
 
-    python scripts/train_demo_models.py --model demo-mixtral --minutes 20 --threads 1
+    python scripts/train_demo_models.py --model demo-mixtral --steps 5000 --threads 1  # reproducible
+    python scripts/train_demo_models.py --model demo-mixtral --minutes 20 --threads 1  # time budget
     python scripts/train_demo_models.py --model demo-dbrx --eval-only   # re-grade, rewrite the cards
     python scripts/train_demo_models.py --model demo-dbrx --cards       # rewrite cards from eval.json
 """
@@ -299,10 +300,56 @@ def _score_tables(name: str, reports: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
-def _load_table(load: list[dict[str, Any]]) -> list[str]:
-    lines = ["| MoE layer | CV of routing slots per expert | slots per expert |", "|---|---|---|"]
-    return lines + [f"| {i} | {layer['cv']:.2f} | {' '.join(map(str, layer['counts']))} |"
-                    for i, layer in enumerate(load)]
+def _load_table(load: list[dict[str, Any]], twin: list[dict[str, Any]]) -> list[str]:
+    """Per MoE layer: CV of the trained model, CV of the untrained twin, trained slot counts."""
+    lines = ["| MoE layer | CV (trained) | CV (untrained twin) | slots per expert (trained) |",
+             "|---|---|---|---|"]
+    twin_cv = [f"{layer['cv']:.2f}" for layer in twin] or ["–"] * len(load)
+    return lines + [f"| {i} | {layer['cv']:.2f} | {cv} | {' '.join(map(str, layer['counts']))} |"
+                    for i, (layer, cv) in enumerate(zip(load, twin_cv))]
+
+
+def _stages(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """The training records from the first (from scratch) to this one, via `previous`."""
+    chain = [run]
+    while chain[-1].get("previous"):
+        chain.append(chain[-1]["previous"])
+    return chain[::-1]
+
+
+def _stage_line(i: int, stage: dict[str, Any], name: str, final: bool) -> str:
+    lr = stage.get("lr", 3e-3)
+    what = (f"{stage['steps']:,} steps, batch {stage['batch_size']}, peak LR {lr:g}, "
+            f"{stage['tokens_seen']:,} tokens, {stage['minutes']:.1f} min wall")
+    if i == 0 and not final:
+        return (f"{i + 1}. STAGE1 = {stage['init_from']}: from scratch by that commit's script on "
+                f"its data (comma-separated word lists), {what}")
+    init = f" --init STAGE{i}" if i else ""
+    out = "" if final else f" --out STAGE{i + 1}"
+    where = f" with the scripts of git {stage['script_commit']}" if "script_commit" in stage else ""
+    return (f"{i + 1}. {what}{where}: `OMP_NUM_THREADS=1 python scripts/train_demo_models.py --model "
+            f"{name}{init} --steps {stage['steps']} --batch {stage['batch_size']} --lr {lr:g} "
+            f"--threads 1{out}`")
+
+
+def _training_lines(name: str, run: dict[str, Any]) -> list[str]:
+    """How the checkpoint was trained, stage by stage, and the commands that reproduce it."""
+    stages = _stages(run)
+    start = "Trained in stages" if len(stages) > 1 else "Trained from scratch"
+    lines = [
+        f"{start} by `scripts/train_demo_models.py` on the seeded synthetic data of "
+        f"`scripts/demo_data.py` (seed {data.TRAIN_SEED}, {data.TRAIN_PER_FAMILY:,} examples per "
+        "family: word lists numbered down to 1, one-step arithmetic word problems, quantity "
+        "extraction, one-sentence summaries, and the training-only countdown drill "
+        "`List 3 of these words: …`); a stage continued with `--init` keeps its "
+        "tokenizer. Loss: cross-entropy on answer tokens only + "
+        f"{AUX_WEIGHT} × Switch/Mixtral load-balancing loss (E·Σ f·P from the router logits, every "
+        "MoE layer). AdamW, warmup then cosine decay, 1 CPU thread of a shared 2-core machine; "
+        f"fixed seeds (data {data.TRAIN_SEED}, init {INIT_SEED}, batches {data.TRAIN_SEED}).", "",
+    ]
+    lines += [_stage_line(i, stage, name, i == len(stages) - 1) for i, stage in enumerate(stages)]
+    return lines + ["", f"- final batch loss: {run['final_loss']:.3f} (answer tokens), "
+                        f"aux {run['final_aux']:.3f} (1.0 = perfectly balanced)"]
 
 
 def write_card(out: Path, name: str, reports: dict[str, dict[str, Any]]) -> None:
@@ -322,28 +369,21 @@ def write_card(out: Path, name: str, reports: dict[str, dict[str, Any]]) -> None
         f"weights {size_mb:.1f} MB (bf16 safetensors)",
         f"- tokenizer: byte-level BPE, {report['vocab_size']} tokens, digits split; chat template "
         "`<|user|>{prompt}\\n<|assistant|>{answer}<|end|>`",
-        "", "## Training", "",
-        "Trained from scratch by `scripts/train_demo_models.py` on the seeded synthetic data of "
-        f"`scripts/demo_data.py` (seed {data.TRAIN_SEED}, {data.TRAIN_PER_FAMILY:,} examples per family: "
-        "word lists, one-step arithmetic word problems, quantity extraction, one-sentence summaries). "
-        "Loss: cross-entropy on answer tokens only + "
-        f"{AUX_WEIGHT} × Switch/Mixtral load-balancing loss (E·Σ f·P from the router logits, every "
-        "MoE layer). AdamW, peak LR 3e-3, warmup then cosine decay, 1 CPU thread.", "",
-        f"- steps: {run['steps']:,}, batch {run['batch_size']} sequences, "
-        f"{run['tokens_seen']:,} tokens, {run['minutes']:.1f} minutes",
-        f"- final batch loss: {run['final_loss']:.3f} (answer tokens), "
-        f"aux {run['final_aux']:.3f} (1.0 = perfectly balanced)",
+        "", "## Training", "", *_training_lines(name, run),
         "", "## Accuracy on tasks/demo.yaml", "",
         "Held-out prompts, greedy decoding with transformers (fp32), graded by moebench's scorers. "
         "The untrained twin is the same architecture at its initial weights (same seed). The "
         "word_length cases ask for (count, letters) pairs never seen in training, so they test "
-        "whether the model learned to count; it often stops one word early or late.", "",
+        "whether the model learned to count. It answers with a list numbered down from `count` "
+        "(`3. apple`, `2. house`, `1. water`), which lets a model this small stop after `1.`; "
+        "an ascending `1. 2. 3.` list stayed at 10–14% (it memorises list lengths per pair).", "",
     ]
     lines += _score_tables(name, reports)
     lines += ["", "## Expert load", "",
               "Routing slots (token × top-k) per expert on the suite's prompt + answer tokens; "
-              "CV = std / mean across experts (0 = perfectly even).", ""]
-    lines += _load_table(report["expert_load"])
+              "CV = std / mean across experts (0 = perfectly even), for the trained model and "
+              "its untrained twin.", ""]
+    lines += _load_table(report["expert_load"], report.get("twin_expert_load", []))
     (out / "MODEL_CARD.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -360,13 +400,26 @@ def evaluate_checkpoint(out: Path, name: str, tokenizer: Any) -> dict[str, Any]:
     from transformers import AutoModelForCausalLM
 
     trained = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32)
+    twin = build_model(trained.config)
     facts = moe_facts(trained.config)
-    scores = {"trained": evaluate(trained, tokenizer),
-              "untrained": evaluate(build_model(trained.config), tokenizer)}
+    scores = {"trained": evaluate(trained, tokenizer), "untrained": evaluate(twin, tokenizer)}
     return {"model": name, "class": type(trained).__name__, "model_type": trained.config.model_type,
             "facts": facts, "params": param_counts(trained, facts),
             "vocab_size": trained.config.vocab_size, "scores": scores,
-            "expert_load": expert_load(trained, tokenizer, facts["top_k"])}
+            "expert_load": expert_load(trained, tokenizer, facts["top_k"]),
+            "twin_expert_load": expert_load(twin, tokenizer, facts["top_k"])}
+
+
+def initial_model(args: argparse.Namespace, tokenizer: Any) -> tuple[Any, dict[str, Any] | None]:
+    """A fresh model, or (--init) a saved checkpoint to continue from and its training.json."""
+    if args.init is None:
+        return build_model(model_config(args.model, tokenizer.get_vocab_size(),
+                                        special_ids(tokenizer))), None
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(args.init, dtype=torch.float32)
+    previous = json.loads((args.init / "training.json").read_text())
+    return model, {**previous, "init_from": args.init_note or str(args.init)}
 
 
 def run(args: argparse.Namespace) -> None:
@@ -376,16 +429,22 @@ def run(args: argparse.Namespace) -> None:
     if args.cards:
         return write_cards(out.parent)
     train_set = data.training_examples()
-    tokenizer = data.build_tokenizer(data.chat_prompt(e.prompt) + e.answer + data.END
-                                     for e in train_set)
+    saved = args.init if args.init is not None else out if args.eval_only else None
+    if saved is not None:  # a checkpoint's own tokenizer: its token ids must not move
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(saved / "tokenizer.json"))
+    else:
+        tokenizer = data.build_tokenizer(data.chat_prompt(e.prompt) + e.answer + data.END
+                                         for e in train_set)
     if not args.eval_only:
-        config = model_config(args.model, tokenizer.get_vocab_size(), special_ids(tokenizer))
-        model = build_model(config)
+        model, previous = initial_model(args, tokenizer)
         print(f"{args.model}: {sum(p.numel() for p in model.parameters()):,} params", flush=True)
-        result = train(model, encode_examples(tokenizer, train_set), config.pad_token_id,
-                       moe_facts(config)["top_k"], args)
+        result = train(model, encode_examples(tokenizer, train_set), model.config.pad_token_id,
+                       moe_facts(model.config)["top_k"], args)
         save_checkpoint(model, tokenizer, out)
-        (out / "training.json").write_text(json.dumps(result.__dict__, indent=2) + "\n")
+        record = {**result.__dict__, "lr": args.lr, **({"previous": previous} if previous else {})}
+        (out / "training.json").write_text(json.dumps(record, indent=2) + "\n")
     report = evaluate_checkpoint(out, args.model, tokenizer)
     print(json.dumps(report["scores"], indent=2))
     (out / "eval.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -402,6 +461,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--out", type=Path, help="checkpoint folder (default: the bundled one)")
+    parser.add_argument("--init", type=Path,
+                        help="continue training this checkpoint (keeps its tokenizer)")
+    parser.add_argument("--init-note", help="how the card names the --init checkpoint")
     parser.add_argument("--eval-only", action="store_true", help="re-grade and rewrite the cards")
     parser.add_argument("--cards", action="store_true",
                         help="only rewrite every MODEL_CARD.md from the stored eval.json files")

@@ -164,6 +164,22 @@ def test_demo_cases_are_held_out_from_training() -> None:
     assert not trained & set(prompts)
 
 
+def test_word_combinations_of_the_suite_are_never_trained() -> None:
+    data = _demo_data()
+    trained = {(e.fields["count"], e.fields["letters"])
+               for e in data.training_examples(per_family=2_000) if e.family == "words"}
+    suite = {(e.fields["count"], e.fields["letters"])
+             for e in data.suite_examples() if e.family == "words"}
+    assert trained and suite and not trained & suite
+
+
+def test_word_answers_count_down_to_one() -> None:
+    data = _demo_data()
+    example = next(e for e in data.training_examples(per_family=8) if e.family == "words")
+    numbers = [int(line.split(".")[0]) for line in example.answer.splitlines()]
+    assert numbers == list(range(example.fields["count"], 0, -1))
+
+
 def test_gold_answers_pass_the_contract_scorers() -> None:
     from moebench.scorers import score_text
 
