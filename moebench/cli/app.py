@@ -8,6 +8,7 @@ Command modules (`run_cmd`, `results_cmd`, `suites_cmd`, `ollama_cmd`, `speed_cm
 from __future__ import annotations
 
 from enum import Enum
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -93,3 +94,23 @@ def env_name(value: str) -> str:
 
 
 OLLAMA_HOST_HELP = "Ollama base URL (default: $OLLAMA_HOST or http://127.0.0.1:11434)"
+
+
+# Options several commands share (one definition, the same flag and help everywhere).
+
+
+def out_option() -> Any:
+    """`--out DIR`: the results folder holding the store."""
+    return typer.Option(Path("results"), "--out", metavar="DIR", help=OUT_HELP)
+
+
+def csv_option() -> Any:
+    """`--csv PATH`: the summary table as CSV."""
+    return typer.Option(None, "--csv", metavar="PATH",
+                        help="write the summary table (model × task) as CSV")
+
+
+def samples_csv_option() -> Any:
+    """`--samples-csv PATH`: every scored sample as CSV."""
+    return typer.Option(None, "--samples-csv", metavar="PATH",
+                        help="write every scored sample as CSV")

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import typer
 
-from moebench.cli.app import OUT_HELP, app
+from moebench.cli.app import app, csv_option, out_option, samples_csv_option
 
 
 @app.command()
 def runs(
-    out: Path = typer.Option(Path("results"), "--out", metavar="DIR", help=OUT_HELP),
+    out: Path = out_option(),
     delete: list[str] = typer.Option(
         [], "--delete", metavar="RUN_ID", help="delete this run (or `last`); repeatable"),
     older_than: str | None = typer.Option(
@@ -54,11 +54,9 @@ class PairsChoice(str, Enum):
 def report(
     run_ids: list[str] = typer.Argument(None, metavar="[RUN_ID|last ...]",
                                         help="runs to report (default: last)"),
-    out: Path = typer.Option(Path("results"), "--out", metavar="DIR", help=OUT_HELP),
-    csv: Path | None = typer.Option(
-        None, "--csv", metavar="PATH", help="write the summary table (model × task) as CSV"),
-    samples_csv: Path | None = typer.Option(
-        None, "--samples-csv", metavar="PATH", help="write every scored sample as CSV"),
+    out: Path = out_option(),
+    csv: Path | None = csv_option(),
+    samples_csv: Path | None = samples_csv_option(),
     html: Path | None = typer.Option(
         None, "--html", metavar="FILE", help="write the HTML report"),
     compare: tuple[str, str] | None = typer.Option(
@@ -79,9 +77,9 @@ def report(
         run_comparisons,
     )
     from moebench.report.specialisation import print_specialisation
+    from moebench.report.summary import build_report
     from moebench.report.terminal import print_results
     from moebench.speed.stored import report_speed_runs
-    from moebench.report.summary import build_report
 
     found = run_comparisons(out, compare, []) if compare else None  # no common case: exit 1
     run_ids = [*(compare or ()), *(run_ids or [])]  # compared runs are reported too, A first
@@ -110,7 +108,7 @@ def report(
 @app.command()
 def rescore(
     run_id: str = typer.Argument("last", metavar="RUN_ID|last", help="the run to re-score"),
-    out: Path = typer.Option(Path("results"), "--out", metavar="DIR", help=OUT_HELP),
+    out: Path = out_option(),
 ) -> None:
     """Re-apply the current scorers to a run's stored outputs (no model is called)."""
     from moebench.console import console, print_note
@@ -137,7 +135,7 @@ def show(
         None, "--case", metavar="ID",
         help="transcripts of one case (ID, task/ID or suite/task/ID) for every model"),
     failed: bool = typer.Option(False, "--failed", help="transcripts of the failed samples"),
-    out: Path = typer.Option(Path("results"), "--out", metavar="DIR", help=OUT_HELP),
+    out: Path = out_option(),
 ) -> None:
     """Why did a case fail? Without options: the case × model matrix; with --case/--failed:
     each sample's prompt, output, answer, expected answer and the scorer's explanation."""

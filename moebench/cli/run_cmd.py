@@ -7,7 +7,16 @@ from typing import Any
 
 import typer
 
-from moebench.cli.app import OUT_HELP, BackendName, env_name, positive, check_url, app
+from moebench.cli.app import (
+    BackendName,
+    app,
+    check_url,
+    csv_option,
+    env_name,
+    out_option,
+    positive,
+    samples_csv_option,
+)
 
 
 @app.command()
@@ -31,11 +40,9 @@ def run(
     hosts_file: Path | None = typer.Option(
         None, "--hosts", metavar="FILE",
         help="read more hosts from FILE, one URL per line (# comments)"),
-    out: Path = typer.Option(Path("results"), "--out", metavar="DIR", help=OUT_HELP),
-    csv: Path | None = typer.Option(
-        None, "--csv", metavar="PATH", help="write the summary table (model × task) as CSV"),
-    samples_csv: Path | None = typer.Option(
-        None, "--samples-csv", metavar="PATH", help="write every scored sample as CSV"),
+    out: Path = out_option(),
+    csv: Path | None = csv_option(),
+    samples_csv: Path | None = samples_csv_option(),
     repeats: int = typer.Option(
         1, "--repeats", min=1, metavar="N", help="independent repeats per case"),
     limit: int | None = typer.Option(
@@ -73,7 +80,8 @@ def run(
     from moebench.console import err_console
     from moebench.report.terminal import RichProgress
     from moebench.run_control import interrupt_signals
-    from moebench.runner import RunOptions, run as run_benchmark
+    from moebench.runner import RunOptions
+    from moebench.runner import run as run_benchmark
 
     if ray and resume is None and backend is not BackendName.torch:
         raise typer.BadParameter("--ray runs the built-in torch engine: add --backend torch",
@@ -116,11 +124,12 @@ def _print_run_end(result: Any) -> None:
         _print_stopped(result)
     if result.status == "interrupted":
         _print_interrupted(result)
-    from moebench.report.terminal import print_results  # pandas/scipy only once there is a table
-    from moebench.report.summary import build_report
-
     from moebench.report.model_compare import print_stored_comparisons
     from moebench.report.specialisation import print_specialisation
+    from moebench.report.summary import build_report
+    from moebench.report.terminal import (
+        print_results,  # pandas/scipy only once there is a table
+    )
 
     report = build_report(result.out, [result.run_id])
     print_results(console, report.summary, report.models, title=report.title)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from moebench.cli.app import OUT_HELP, BackendName, env_name, positive, app
+from moebench.cli.app import BackendName, app, env_name, out_option, positive
 
 
 def _counts(value: str) -> str:
@@ -48,7 +48,7 @@ def speed(
                                      help="write the HTML report (tok/s against prompt length)"),
     evict: bool = typer.Option(False, "--evict",
                                help="unload other models resident in Ollama first"),
-    out: Path = typer.Option(Path("results"), "--out", metavar="DIR", help=OUT_HELP),
+    out: Path = out_option(),
     bandwidth: float | None = typer.Option(
         None, "--bandwidth", callback=lambda v: v if v is None else positive(v),
         metavar="GB/S", help="memory bandwidth for the roofline (default: measured by a copy)"),
