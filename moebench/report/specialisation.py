@@ -50,11 +50,13 @@ def specialisation_blocks(router: pd.DataFrame | None, by_sample: pd.DataFrame |
 
 
 def _top_text(top: pd.DataFrame, model: str, layer: int) -> str:
-    """`task: e5 ×2.1, e3 ×1.8 · task2: …` for one model and layer."""
+    """`task: e5 ×2.1, e3 ×1.8 · task2: …` for one model and layer: each task's two most
+    over-used experts, so that four tasks still fit a terminal line (router_frame has all)."""
     rows = top[(top["model"] == model) & (top["layer"] == layer)]
     parts = []
     for task, g in rows.groupby("task", sort=False):
-        experts = ", ".join(f"e{int(e)} ×{o:.2f}" for e, o in zip(g["expert"], g["overuse"]))
+        g = g.head(2)
+        experts = ", ".join(f"e{int(e)} ×{o:.1f}" for e, o in zip(g["expert"], g["overuse"]))
         parts.append(f"{str(task).split('/', 1)[-1]}: {experts}")
     return " · ".join(parts)
 
