@@ -224,23 +224,36 @@ def host_models(backend: str, host: str, timeout: float = 5.0) -> frozenset[str]
 
     Raises BackendUnavailable when nothing answers there.
     """
+    if backend == "openai":
+        return _openai_models(host, timeout)
+    import httpx
+    import ollama
+
+    from moebench.backends.ollama_api import digests, make_client, unreachable
+
+    try:  # the official client, as `moebench models` lists them
+        return frozenset(digests(make_client(host, timeout)))
+    except (ConnectionError, httpx.TransportError):
+        raise unreachable(host, " (or drop that --host)") from None
+    except (ollama.ResponseError, httpx.HTTPError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _openai_models(host: str, timeout: float) -> frozenset[str] | None:
+    """`/v1/models` ids of an OpenAI-compatible server; None when it has no such route."""
     import httpx
 
-    from moebench.backends.ollama_api import _tls_context, unreachable
+    from moebench.backends.ollama_api import _tls_context
 
-    url = (_openai_base(host) + "/models") if backend == "openai" else host + "/api/tags"
     try:  # the shared TLS context: no CA-bundle load per probe
-        reply = httpx.get(url, timeout=timeout, verify=_tls_context())
+        reply = httpx.get(_openai_base(host) + "/models", timeout=timeout,
+                          verify=_tls_context())
     except httpx.HTTPError:
-        if backend == "openai":
-            raise BackendUnavailable(f"nothing answers at {host} — start the server or drop "
-                                     "that --host") from None
-        raise unreachable(host, " (or drop that --host)") from None
+        raise BackendUnavailable(f"nothing answers at {host} — start the server or drop "
+                                 "that --host") from None
     try:
         reply.raise_for_status()
-        data = reply.json()
-        rows = data["data"] if backend == "openai" else data["models"]
-        return frozenset(str(r["id"] if backend == "openai" else r["model"]) for r in rows)
+        return frozenset(str(r["id"]) for r in reply.json()["data"])
     except (httpx.HTTPError, ValueError, KeyError, TypeError):
         return None
 
