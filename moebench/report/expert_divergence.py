@@ -198,13 +198,30 @@ def _entropy(p: np.ndarray) -> np.ndarray:
 
 def _sample_null(tensor: np.ndarray, labels: Sequence[str], permutations: int,
                  rng: np.random.Generator) -> np.ndarray:
-    """JS per layer with the task labels shuffled over samples: `[permutations, layers]`."""
+    """JS per layer with the task labels shuffled over samples: `[permutations, layers]`.
+
+    The shuffles are grouped as one batched product per block of permutations (a one-hot
+    `[block, tasks, units]` times the unit counts) rather than one Python-level grouping each.
+    """
     import numpy as np
 
+    tasks = list(dict.fromkeys(labels))
+    codes = np.array([tasks.index(t) for t in labels])
+    units = np.arange(len(codes))
+    flat = tensor.reshape(len(codes), -1)  # [units, layers × experts]
     out = np.empty((permutations, tensor.shape[1]))
-    for i in range(permutations):
-        out[i] = _js(_group(tensor, list(rng.permutation(np.asarray(labels)))))
+    for start in range(0, permutations, _BLOCK):
+        shuffled = np.stack([rng.permutation(codes)
+                             for _ in range(min(_BLOCK, permutations - start))])
+        onehot = np.zeros((len(shuffled), len(tasks), len(codes)))
+        onehot[np.arange(len(shuffled))[:, None], shuffled, units] = 1
+        grouped = (onehot @ flat).reshape(len(shuffled), len(tasks), *tensor.shape[1:])
+        out[start:start + len(shuffled)] = _js(grouped)
     return out
+
+
+#: permutations grouped per batched product (bounds the one-hot's memory on large runs)
+_BLOCK = 100
 
 
 def _token_null(tensor: np.ndarray, labels: Sequence[str], permutations: int,
