@@ -107,6 +107,7 @@ def render_html(samples: pd.DataFrame, models: pd.DataFrame | None = None,
                 settings: Sequence[dict[str, Any]] | None = None,
                 generation: Sequence[dict[str, Any]] | None = None,
                 router_samples: pd.DataFrame | None = None,
+                specialisation: Sequence[dict[str, Any]] | None = None,
                 title: str = "moebench report") -> str:
     """The whole report as one HTML string.
 
@@ -122,6 +123,8 @@ def render_html(samples: pd.DataFrame, models: pd.DataFrame | None = None,
         generation: `Store.generation_options()` rows, optional.
         router_samples: `Store.router_frame(by_sample=True)` rows, optional: the expert
             specialisation baseline then shuffles samples rather than tokens.
+        specialisation: `specialisation_blocks(router, router_samples)` when the caller
+            already has them (the permutation test is the costly part); computed if None.
         title: page title.
     """
     from moebench import __version__
@@ -145,8 +148,9 @@ def render_html(samples: pd.DataFrame, models: pd.DataFrame | None = None,
         "run_comparisons": _run_comparisons(samples, runs, compare),
         "moe": _moe_rows(models_l, colors),
         "heatmaps": _heatmaps(router_l, _expert_counts(models_l)),
-        "specialisation": [{**b, "title": specialisation_title(b)}
-                           for b in specialisation_blocks(router, router_samples)],
+        "specialisation": [{**b, "title": specialisation_title(b)} for b in (
+            specialisation if specialisation is not None
+            else specialisation_blocks(router, router_samples))],
         **_samples_context(labelled),
         "settings": [settings_row(r) for r in settings or ()],
         "generation": _generation_rows(generation or ()),
@@ -438,7 +442,8 @@ def _expected_text(value: Any) -> str:
 
 
 def write_html(store: Any, run_ids: Sequence[str], path: str | Path, *,
-               compare: Sequence[tuple[str, str]] | None = None) -> None:
+               compare: Sequence[tuple[str, str]] | None = None,
+               specialisation: Sequence[dict[str, Any]] | None = None) -> None:
     """Read the runs' frames from `store` and write the report to `path`.
 
     With several runs the first named is the baseline each later run is compared with
@@ -454,7 +459,8 @@ def write_html(store: Any, run_ids: Sequence[str], path: str | Path, *,
     pairs = list(compare) if compare is not None else run_pairs(run_ids)
     html = render_html(frames[0], frames[1], frames[2], runs, compare=pairs,
                        settings=[store.run(r) for r in run_ids],
-                       generation=store.generation_options(run_ids), router_samples=frames[4])
+                       generation=store.generation_options(run_ids), router_samples=frames[4],
+                       specialisation=specialisation)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(html, encoding="utf-8")

@@ -206,11 +206,12 @@ def _lf_records(text: str) -> str:
 
 def write_reports(store: Store, run_ids: Sequence[str], *, csv: Path | None = None,
                   samples_csv: Path | None = None, html: Path | None = None,
-                  summary: Sequence[_Row] | None = None) -> list[Path]:
+                  summary: Sequence[_Row] | None = None,
+                  specialisation: Sequence[dict[str, Any]] | None = None) -> list[Path]:
     """Write the summary / samples CSVs and the HTML report of stored runs; return the paths.
 
-    `summary`: the runs' `summary_rows` when the caller has already built them. Only the
-    samples CSV and the HTML report import pandas.
+    `summary` / `specialisation`: the runs' `summary_rows` / `stored_specialisation` when the
+    caller has already built them. Only the samples CSV and the HTML report import pandas.
     """
     written: list[Path] = []
     if csv is not None:
@@ -220,18 +221,19 @@ def write_reports(store: Store, run_ids: Sequence[str], *, csv: Path | None = No
     if samples_csv is not None:
         written.append(write_csv(samples_csv_frame(store.samples_frame(run_ids)), samples_csv))
     if html is not None:
-        written.append(write_html(store, run_ids, html))
+        written.append(write_html(store, run_ids, html, specialisation))
     return written
 
 
-def write_html(store: Store, run_ids: Sequence[str], path: Path) -> Path:
+def write_html(store: Store, run_ids: Sequence[str], path: Path,
+               specialisation: Sequence[dict[str, Any]] | None = None) -> Path:
     """Write the HTML report through `moebench.report.html_report` (absent in older installs)."""
     try:
         from moebench.report import html_report
     except ImportError:
         raise MoebenchError("the HTML report is not available in this install — "
                             "drop --html (CSV and tables still work)") from None
-    html_report.write_html(store, list(run_ids), Path(path))
+    html_report.write_html(store, list(run_ids), Path(path), specialisation=specialisation)
     return Path(path)
 
 
@@ -283,10 +285,11 @@ def build_report(out: Path, run_ids: Sequence[str] = (), *, csv: Path | None = N
         ids = tuple(dict.fromkeys(store.resolve(r) for r in (run_ids or ["last"])))
         models, samples = store.model_rows(ids), store.sample_rows(ids)
         summary = stored_summary(store, ids, models, samples)
+        specialisation = stored_specialisation(store, ids)  # once, for the table and the HTML
         written = write_reports(store, ids, csv=csv, samples_csv=samples_csv, html=html,
-                                summary=summary)
+                                summary=summary, specialisation=specialisation)
         incomplete = {i: n for i in ids if (n := store.incomplete_note(i))}
         return Report(ids, tuple(store.run(i) for i in ids), summary, models, store.path,
-                      tuple(written), incomplete, samples, stored_specialisation(store, ids))
+                      tuple(written), incomplete, samples, specialisation)
     finally:
         store.close()
