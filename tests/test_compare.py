@@ -68,6 +68,21 @@ def test_compare_runs_lines_up_models_present_in_both_runs() -> None:
     assert len(table) == 2  # pooled + the one task
 
 
+def test_compare_runs_pairs_host_qualified_names_with_the_plain_name() -> None:
+    """A run that served mixtral from two hosts vs a one-host run: each host's copy lines up
+    with the plain `mixtral`; a model whose base name differs is still not paired."""
+    farm = _frame({"mixtral@10.0.0.2:11434": [1] * 6, "mixtral@10.0.0.3:11434": [1, 1, 1, 0, 0, 0],
+                   "granite@10.0.0.2:11434": [1] * 6}, run_id="farm")
+    one = _frame({"mixtral": [0] * 6, "olmoe": [1] * 6}, run_id="one")
+    table = compare.compare_runs(pd.concat([farm, one]), "farm", "one")
+    pooled = table[table["task"] == "all"].set_index("model")
+    assert pooled.index.tolist() == ["mixtral@10.0.0.2:11434 ↔ mixtral",
+                                     "mixtral@10.0.0.3:11434 ↔ mixtral"]
+    assert pooled["a_only"].tolist() == [6, 3] and (pooled["n"] == 6).all()
+    assert compare.base_model("mixtral:8x7b@gpu-box:11434") == "mixtral:8x7b"
+    assert compare.base_model("hf/org@rev") == "hf/org@rev"  # not a host:port suffix
+
+
 def test_compare_runs_errors_name_the_fix() -> None:
     frame = _frame({"m": [1]}, run_id="r1")
     with pytest.raises(RunNotFound, match="run 'nope' has no samples"):

@@ -9,6 +9,7 @@ inflate the sample size. The statistics themselves live in `moebench.report.metr
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from itertools import combinations
@@ -110,16 +111,16 @@ def compare_runs(samples: pd.DataFrame, run_a: str, run_b: str) -> pd.DataFrame:
         if run not in present:
             raise RunNotFound(f"run '{run}' has no samples — list runs with: moebench report")
     rows = []
-    for model, g in samples.groupby("model", sort=False):
-        runs = set(g["run_id"].astype(str))
-        if not {run_a, run_b} <= runs:
-            continue
+    runs = samples["run_id"].astype(str)
+    for label, model_a, model_b in run_model_pairs(samples, run_a, run_b):
+        g = samples[((runs == run_a) & (samples["model"] == model_a))
+                    | ((runs == run_b) & (samples["model"] == model_b))]
         groups = [("", "all", g), *(((str(s), str(t), tg) for (s, t), tg in
                                      g.groupby(["suite", "task"], sort=False)))]
         for suite, task, tg in groups:
             rates = case_rates(tg, unit="run_id")
             if run_a in rates and run_b in rates:
-                rows.append({"model": model, "suite": suite, "task": task,
+                rows.append({"model": label, "suite": suite, "task": task,
                              "run_a": run_a, "run_b": run_b,
                              **_pair(rates, run_a, run_b),
                              **latency_delta(tg, run_a, run_b)})
@@ -129,6 +130,36 @@ def compare_runs(samples: pd.DataFrame, run_a: str, run_b: str) -> pd.DataFrame:
         raise NoCommonCases(f"runs {run_a} and {run_b} share no cases (same model, suite, task "
                             "and case id): nothing to compare — pick runs of the same suites")
     return frame
+
+
+#: the `@host:port` a multi-host run appends to a model served by several of its hosts
+_HOST_SUFFIX = re.compile(r"@[^@\s]+:\d+$")
+
+
+def base_model(name: str) -> str:
+    """`mixtral:8x7b@10.0.0.2:11434` → `mixtral:8x7b` (names without a host suffix unchanged)."""
+    return _HOST_SUFFIX.sub("", name)
+
+
+def run_model_pairs(samples: pd.DataFrame, run_a: str, run_b: str) -> list[tuple[str, str, str]]:
+    """(label, model in A, model in B) to compare: equal names first, then host-qualified ones.
+
+    A model one run served from several hosts (`mixtral@hostA:11434`, `mixtral@hostB:11434`)
+    and the other run from one (`mixtral`) is the same model: each host's copy is paired with
+    the plain one, labelled `mixtral@hostA:11434 ↔ mixtral`, so a run on a farm of machines
+    lines up with a run on one machine.
+    """
+    runs = samples["run_id"].astype(str)
+    in_a = list(dict.fromkeys(samples.loc[runs == run_a, "model"].astype(str)))
+    in_b = list(dict.fromkeys(samples.loc[runs == run_b, "model"].astype(str)))
+    pairs = [(m, m, m) for m in in_a if m in in_b]
+    rest_a = [m for m in in_a if m not in in_b]
+    rest_b = [m for m in in_b if m not in in_a]
+    for ma in rest_a:
+        for mb in rest_b:
+            if base_model(ma) == base_model(mb):
+                pairs.append((f"{ma} ↔ {mb}", ma, mb))
+    return pairs
 
 
 def latency_delta(samples: pd.DataFrame, run_a: str, run_b: str) -> dict[str, float]:
