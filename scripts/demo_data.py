@@ -10,7 +10,9 @@ Design choices come from a measured trial (see the demo brief): names are genera
 the model must learn to copy names it never saw; numbers have at most 3 digits; word lists come from a
 small fixed vocabulary per length, always in the same order, numbered down from `count` to 1 (a
 tiny model then knows when to stop: after `1.`); arithmetic is one step on small operands;
-prompts are short. Demo cases use their own seed and are excluded from the training set by prompt
+prompts are short; two training-only drills teach the list mechanics: `pick` (count down over
+words given in the prompt) and `after` (a list that starts anywhere in its vocabulary, so each
+word follows from the one before it). Demo cases use their own seed and are excluded from the training set by prompt
 (`words` also holds out whole (count, letters) combinations), so the suite measures held-out prompts.
 
 Run `python scripts/demo_data.py --write-suite tasks/demo.yaml` to (re)write the suite file.
@@ -182,12 +184,30 @@ def pick_example(rng: random.Random, held_out: bool = False) -> Example:
                    numbered_list(pool[:count]), {"count": count})
 
 
+def after_example(rng: random.Random, held_out: bool = False) -> Example:
+    """Training only: "List 2 words with 4 letters after rain." → "2. star\n1. ship".
+
+    A word list always starts at its vocabulary's first word, so a (count, letters) pair the
+    suite holds out can ask for a word at a place no trained list reached (8 four-letter words:
+    only count-8 lists reach `ship`, and (8, 4) is held out). This drill starts anywhere, so each
+    next word is learnt from the one before it and the letter count, not from its place in the
+    list; it never uses a held-out (count, letters) pair either.
+    """
+    combos = [(c, n) for c in COUNTS for n in WORDS
+              if not held_out_word_combo(c, n) and c < len(WORDS[n])]
+    count, letters = rng.choice(combos)
+    start = rng.randint(1, len(WORDS[letters]) - count)
+    words = WORDS[letters]
+    return Example("after", f"List {count} words with {letters} letters after {words[start - 1]}.",
+                   numbered_list(words[start:start + count]), {"count": count, "letters": letters})
+
+
 MAKERS: dict[str, Callable[[random.Random, bool], Example]] = {
-    "words": words_example, "math": math_example,
-    "entities": entities_example, "summary": summary_example, "pick": pick_example,
+    "words": words_example, "math": math_example, "entities": entities_example,
+    "summary": summary_example, "pick": pick_example, "after": after_example,
 }
-#: the families of the training set: the suite's four plus the countdown drill `pick`
-TRAIN_FAMILIES = (*FAMILIES, "pick")
+#: the families of the training set: the suite's four plus the drills `pick` and `after`
+TRAIN_FAMILIES = (*FAMILIES, "pick", "after")
 
 
 def suite_examples(seed: int = SUITE_SEED, per_family: int = CASES_PER_FAMILY) -> list[Example]:

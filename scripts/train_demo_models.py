@@ -50,6 +50,7 @@ class TrainResult:
     tokens_seen: int
     final_loss: float
     final_aux: float
+    cpu_minutes: float  # process CPU time: the budget's unit (wall time depends on the neighbours)
 
 
 def special_ids(tokenizer: Any) -> dict[str, int]:
@@ -164,6 +165,7 @@ def train(model: Any, rows: list[tuple[list[int], int]], pad_id: int, top_k: int
     gen = torch.Generator().manual_seed(data.TRAIN_SEED)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=0.01)
     budget, start, step, tokens = args.minutes * 60.0, time.perf_counter(), 0, 0
+    cpu_start = time.process_time()
     ce = aux = torch.tensor(0.0)
     model.train()
     while True:
@@ -186,7 +188,8 @@ def train(model: Any, rows: list[tuple[list[int], int]], pad_id: int, top_k: int
                   f"  lr {opt.param_groups[0]['lr']:.2e}  {tokens / max(elapsed, 1e-9):,.0f} tok/s",
                   flush=True)
     minutes = (time.perf_counter() - start) / 60.0
-    return TrainResult(step, minutes, args.batch, tokens, ce.detach().item(), aux.detach().item())
+    return TrainResult(step, minutes, args.batch, tokens, ce.detach().item(), aux.detach().item(),
+                       (time.process_time() - cpu_start) / 60.0)
 
 
 def save_tokenizer(tokenizer: Any, out: Path) -> None:
@@ -320,7 +323,8 @@ def _stages(run: dict[str, Any]) -> list[dict[str, Any]]:
 def _stage_line(i: int, stage: dict[str, Any], name: str, final: bool) -> str:
     lr = stage.get("lr", 3e-3)
     what = (f"{stage['steps']:,} steps, batch {stage['batch_size']}, peak LR {lr:g}, "
-            f"{stage['tokens_seen']:,} tokens, {stage['minutes']:.1f} min wall")
+            f"{stage['tokens_seen']:,} tokens, {stage['minutes']:.1f} min wall"
+            + (f" ({stage['cpu_minutes']:.1f} CPU-min)" if "cpu_minutes" in stage else ""))
     if i == 0 and not final:
         return (f"{i + 1}. STAGE1 = {stage['init_from']}: from scratch by that commit's script on "
                 f"its data (comma-separated word lists), {what}")
@@ -340,9 +344,10 @@ def _training_lines(name: str, run: dict[str, Any]) -> list[str]:
         f"{start} by `scripts/train_demo_models.py` on the seeded synthetic data of "
         f"`scripts/demo_data.py` (seed {data.TRAIN_SEED}, {data.TRAIN_PER_FAMILY:,} examples per "
         "family: word lists numbered down to 1, one-step arithmetic word problems, quantity "
-        "extraction, one-sentence summaries, and the training-only countdown drill "
-        "`List 3 of these words: …`); a stage continued with `--init` keeps its "
-        "tokenizer. Loss: cross-entropy on answer tokens only + "
+        "extraction, one-sentence summaries, and two training-only drills: the countdown "
+        "`List 3 of these words: …` and, from the `after` stage on, `List 2 words with 4 "
+        "letters after rain.`, which starts a list anywhere in its vocabulary); a stage "
+        "continued with `--init` keeps its tokenizer. Loss: cross-entropy on answer tokens only + "
         f"{AUX_WEIGHT} × Switch/Mixtral load-balancing loss (E·Σ f·P from the router logits, every "
         "MoE layer). AdamW, warmup then cosine decay, 1 CPU thread of a shared 2-core machine; "
         f"fixed seeds (data {data.TRAIN_SEED}, init {INIT_SEED}, batches {data.TRAIN_SEED}).", "",
@@ -376,7 +381,11 @@ def write_card(out: Path, name: str, reports: dict[str, dict[str, Any]]) -> None
         "word_length cases ask for (count, letters) pairs never seen in training, so they test "
         "whether the model learned to count. It answers with a list numbered down from `count` "
         "(`3. apple`, `2. house`, `1. water`), which lets a model this small stop after `1.`; "
-        "an ascending `1. 2. 3.` list stayed at 10–14% (it memorises list lengths per pair).", "",
+        "an ascending `1. 2. 3.` list stayed at 10–14% (it memorises list lengths per pair). "
+        "The `after` drill (lists that start anywhere in the vocabulary, never on a held-out "
+        "pair) took word_length from 67 / 52 / 33% (mixtral / dbrx / deepseek) to 81 / 86 / 76% "
+        "in one 1,000-step stage: the models had picked each word by its place in the list, "
+        "not from the word before it, and no trained list reached some words' places.", "",
     ]
     lines += _score_tables(name, reports)
     lines += ["", "## Expert load", "",

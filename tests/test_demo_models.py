@@ -167,7 +167,7 @@ def test_demo_cases_are_held_out_from_training() -> None:
 def test_word_combinations_of_the_suite_are_never_trained() -> None:
     data = _demo_data()
     trained = {(e.fields["count"], e.fields["letters"])
-               for e in data.training_examples(per_family=2_000) if e.family == "words"}
+               for e in data.training_examples(per_family=2_000) if e.family in ("words", "after")}
     suite = {(e.fields["count"], e.fields["letters"])
              for e in data.suite_examples() if e.family == "words"}
     assert trained and suite and not trained & suite
@@ -267,13 +267,23 @@ def _recorded_twin_accuracy(name: str) -> dict[str, float]:
     return {task: got["accuracy"] for task, got in report["scores"]["untrained"].items()}
 
 
+def _recorded_accuracy(name: str) -> dict[str, float]:
+    """The trained model's accuracy per task as the training script measured it (eval.json)."""
+    report = json.loads((DEMO_MODELS_DIR / name / "eval.json").read_text())
+    return {task: got["accuracy"] for task, got in report["scores"]["trained"].items()}
+
+
 @pytest.mark.slow
 def test_accuracy_floors_on_the_demo_suite() -> None:
+    """Issue 16's bar: every model ≥ 70% on every family, the best ≥ 85% on word_length, each
+    above its untrained twin, the three distinguishable — measured with the engine's greedy
+    decoding, which must also reproduce the figures the model cards were written from."""
     engines = {name: _engine_or_skip(DEMO_MODELS_DIR / name) for name in NAMES}
     trained = {name: _accuracy(engines[name], name, DEMO_MODELS_DIR / name) for name in NAMES}
-    best = max(trained.values(), key=lambda acc: sum(acc.values()))
-    assert sum(a >= 0.6 for a in best.values()) >= 2, trained
     for name in NAMES:
+        assert trained[name] == pytest.approx(_recorded_accuracy(name)), (name, trained[name])
+        assert min(trained[name].values()) >= 0.7, (name, trained[name])
         twin = _recorded_twin_accuracy(name)
-        assert sum(trained[name][t] > twin[t] for t in trained[name]) >= 3, (name, trained[name], twin)
+        assert all(trained[name][t] > twin[t] for t in trained[name]), (name, trained[name], twin)
+    assert max(acc["word_length"] for acc in trained.values()) >= 0.85, trained
     assert len({tuple(sorted(acc.items())) for acc in trained.values()}) == len(NAMES), trained
