@@ -27,7 +27,7 @@ import dataclasses
 import inspect
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -70,13 +70,6 @@ class _Plan:
     assignment: Assignment | None = None
 
 
-@dataclass
-class _Tally:
-    samples: int = 0
-    errors: int = 0
-    kept: int = 0
-
-
 def run(options: RunOptions, events: RunEvents | None = None) -> RunResult:
     """Run (or resume) a benchmark; every sample lands in the store as soon as it is scored."""
     events = events or NullEvents()
@@ -114,7 +107,7 @@ def _interrupted_early(store: Store, plan: _Plan | None,
 
 
 def _execute(plan: _Plan, backend: Backend, store: Store, events: RunEvents) -> RunResult:
-    tally, infos, status, stopped, reason = _Tally(), [], "completed", None, None
+    infos, status, stopped, reason = [], "completed", None, None
     terminated = False
     # one worker pool for the whole run: each worker's client (and its keep-alive connection)
     # is set up once and serves every model
@@ -124,7 +117,7 @@ def _execute(plan: _Plan, backend: Backend, store: Store, events: RunEvents) -> 
     if on_run_start is not None:
         on_run_start(len(plan.options.models), len(plan.requests))
     try:
-        _run_models(plan, backend, store, events, tally, infos, pool)
+        _run_models(plan, backend, store, events, infos, pool)
     except KeyboardInterrupt as interrupt:
         status, terminated = "interrupted", type(interrupt).__name__ == "Terminated"
     except Stopped as stop:
@@ -142,24 +135,25 @@ def _execute(plan: _Plan, backend: Backend, store: Store, events: RunEvents) -> 
         backend.close()
     _finish(store, plan.run_id, status)
     written, write_error = _write_outputs(store, plan) if status == "completed" else ((), None)
-    return RunResult(plan.run_id, store.out, store.path, status, tuple(infos), tally.samples,
-                     tally.errors, tally.kept, written, stopped, reason, write_error,
-                     terminated)
+    # counted from what this process wrote: a model that moved host redid its error rows
+    samples, errors, kept = store.invocation_counts(plan.run_id, {r.key for r in plan.requests})
+    return RunResult(plan.run_id, store.out, store.path, status, tuple(infos), samples,
+                     errors, kept, written, stopped, reason, write_error, terminated)
 
 
-def _run_models(plan: _Plan, backend: Backend, store: Store, events: RunEvents, tally: _Tally,
+def _run_models(plan: _Plan, backend: Backend, store: Store, events: RunEvents,
                 infos: list[ModelInfo], pool: ThreadPoolExecutor | None) -> None:
     """Every model in turn, or, on several hosts, every host in parallel (`scheduler`)."""
     if plan.assignment is not None and len(plan.assignment.hosts) > 1:
         from moebench.scheduler import run_hosts  # one thread per host, this one writes
 
         run_hosts(plan, backend, _backend_config(plan.options), store, events, _run_model,
-                  lambda: _pool(plan.options.concurrency), tally, infos)
+                  lambda: _pool(plan.options.concurrency), infos)
         return
     check_models(backend, plan.options.models)
     for position, model in enumerate(plan.options.models):
         raise_if_interrupted()
-        infos.append(_run_model(plan, backend, store, events, position, model, tally, pool))
+        infos.append(_run_model(plan, backend, store, events, position, model, pool))
 
 
 def _finish(store: Store, run_id: str, status: str) -> None:
@@ -338,13 +332,12 @@ def _pool(concurrency: int) -> ThreadPoolExecutor | None:
 
 
 def _run_model(plan: _Plan, backend: Backend, store: Store, events: RunEvents,
-               position: int, model: str, tally: _Tally,
+               position: int, model: str,
                pool: ThreadPoolExecutor | None = None) -> ModelInfo:
     """Prepare `model`, run its missing requests, unload it; returns its final info."""
     stored = store.model_info(plan.run_id, position)
     if stored and {r.key for r in plan.requests} <= store.done_keys(
             plan.run_id, stored.name, stored.digest):  # a finished model is not loaded again
-        tally.kept += len(plan.requests)
         events.on_note(f"{stored.name}: all {len(plan.requests)} samples already stored")
         return stored
     try:
@@ -354,19 +347,19 @@ def _run_model(plan: _Plan, backend: Backend, store: Store, events: RunEvents,
     except (ModelNotFound, AuthError):
         raise
     except BackendError as error:  # the load failed: the model's samples become errors
-        return _load_failed(plan, backend, store, events, position, model, stored, error, tally)
+        return _load_failed(plan, backend, store, events, position, model, stored, error)
     raw, info = info, keep_measured(stored, _placed(plan, position, info))
     store.add_model(plan.run_id, info, position)
-    todo = _todo(plan, store, info, events, tally)
+    todo = _todo(plan, store, info, events)
     events.on_model_start(info, len(todo))
     deferred: list[tuple[int, Record]] = []
     records = held_back(_generate(plan, backend, model, info, todo, pool), deferred)
-    _store_all(plan, store, events, info, todo, records, tally)
+    _store_all(plan, store, events, info, todo, records)
     stopped = plan.stop.is_set()  # the server is gone: nothing to unload
     unloaded = None if stopped else unload_quietly(backend, model, events.on_note)
     final = keep_measured(stored, _placed(plan, position, unloaded or raw))
     # judge-style scorers run now: never beside a timed request or in the judged model's memory
-    _store_all(plan, store, events, info, todo, score_deferred(deferred), tally)
+    _store_all(plan, store, events, info, todo, score_deferred(deferred))
     if stopped:
         raise Stopped(plan.stop.reason)
     store.add_model(plan.run_id, final, position)
@@ -375,8 +368,7 @@ def _run_model(plan: _Plan, backend: Backend, store: Store, events: RunEvents,
 
 
 def _load_failed(plan: _Plan, backend: Backend, store: Store, events: RunEvents, position: int,
-                 model: str, stored: ModelInfo | None, error: BackendError,
-                 tally: _Tally) -> ModelInfo:
+                 model: str, stored: ModelInfo | None, error: BackendError) -> ModelInfo:
     """Store the model as `failed` with the server's reason; its missing samples as errors."""
     info, reason, note = failed_model(error, model, backend.name, stored, plan.run_id)
     info = _placed(plan, position, info)
@@ -386,7 +378,7 @@ def _load_failed(plan: _Plan, backend: Backend, store: Store, events: RunEvents,
     store.add_model(plan.run_id, info, position)
     failure = RequestFailed(f"load failed: {reason}")
     errors = ((i, _error(plan, backend, info, r, failure)) for i, (_, r) in enumerate(todo))
-    _store_all(plan, store, events, info, todo, errors, tally)
+    _store_all(plan, store, events, info, todo, errors)
     return info
 
 
@@ -403,8 +395,8 @@ def _prepare(backend: Backend, model: str, requests: Sequence[Request]) -> Model
     return backend.prepare(model)
 
 
-def _todo(plan: _Plan, store: Store, info: ModelInfo, events: RunEvents,
-          tally: _Tally) -> list[tuple[int, Request]]:
+def _todo(plan: _Plan, store: Store, info: ModelInfo,
+          events: RunEvents) -> list[tuple[int, Request]]:
     """(seq, request) pairs still to run for this model: missing, errored, or older digest."""
     digests = store.stored_digests(plan.run_id, info.name)
     if digests and digests != {info.digest}:
@@ -413,7 +405,6 @@ def _todo(plan: _Plan, store: Store, info: ModelInfo, events: RunEvents,
                        f"{dropped} stored samples")
     done = store.done_keys(plan.run_id, info.name, info.digest)
     todo = [(seq, r) for seq, r in enumerate(plan.requests) if r.key not in done]
-    tally.kept += len(plan.requests) - len(todo)
     return todo
 
 
@@ -437,14 +428,12 @@ def _generate(plan: _Plan, backend: Backend, model: str, info: ModelInfo,
 
 
 def _store_all(plan: _Plan, store: Store, events: RunEvents, info: ModelInfo,
-               todo: list[tuple[int, Request]], records: Iterable[tuple[int, Record]],
-               tally: _Tally) -> None:
+               todo: list[tuple[int, Request]],
+               records: Iterable[tuple[int, Record]]) -> None:
     """Write each record as it arrives; the first request of the model is marked cold."""
     counted = False
     for index, record in records:
         store.add_record(record, seq=todo[index][0], cold=index == 0, digest=info.digest)
-        tally.samples += 1
-        tally.errors += record.error is not None
         source = record.completion.timing_source if record.completion else None
         if source == "client-chunks" and not counted:
             counted = True

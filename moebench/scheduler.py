@@ -31,7 +31,7 @@ from moebench.run_control import block_signals
 from moebench.run_faults import ServerStop, Stopped, check_models
 from moebench.types import ModelInfo, Record
 
-#: run_model(plan, backend, store, events, position, model, tally, pool) → the model's info
+#: run_model(plan, backend, store, events, position, model, pool) → the model's info
 RunModel = Callable[..., ModelInfo]
 
 
@@ -193,12 +193,11 @@ class _Run:
     board: _Board
     run_model: RunModel
     make_pool: Callable[[], Any]
-    tallies: list[Any]
     infos: dict[int, ModelInfo] = field(default_factory=dict)
 
 
 def run_hosts(plan: Any, first: Backend, config: BackendConfig, store: Any, events: Any,
-              run_model: RunModel, make_pool: Callable[[], Any], tally: Any,
+              run_model: RunModel, make_pool: Callable[[], Any],
               infos: list[ModelInfo]) -> None:
     """Run `plan.assignment` on its hosts in parallel; the calling thread writes the store.
 
@@ -211,7 +210,7 @@ def run_hosts(plan: Any, first: Backend, config: BackendConfig, store: Any, even
         for host in plan.assignment.hosts:
             if host not in backends:
                 backends[host] = create_backend(first.name, replace(config, host=host))
-        _run_all(plan, backends, store, events, run_model, make_pool, tally, infos)
+        _run_all(plan, backends, store, events, run_model, make_pool, infos)
     finally:
         for backend in backends.values():
             if backend is not first:
@@ -219,7 +218,7 @@ def run_hosts(plan: Any, first: Backend, config: BackendConfig, store: Any, even
 
 
 def _run_all(plan: Any, backends: Mapping[str | None, Any], store: Any, events: Any,
-             run_model: RunModel, make_pool: Callable[[], Any], tally: Any,
+             run_model: RunModel, make_pool: Callable[[], Any],
              infos: list[ModelInfo]) -> None:
     assignment: Assignment = plan.assignment
     for host in assignment.hosts:  # every model exists before the first request
@@ -234,7 +233,7 @@ def _run_all(plan: Any, backends: Mapping[str | None, Any], store: Any, events: 
         on_hosts([host_label(h) for h in assignment.hosts])
     driver = Driver()
     run = _Run(plan, backends, driver, Forward(driver, store), Forward(driver, events),
-               _Board(assignment, driver.closed), run_model, make_pool, [])
+               _Board(assignment, driver.closed), run_model, make_pool)
     threads = [threading.Thread(target=_work, args=(run, host), daemon=True,
                                 name=f"moebench-host-{i}")
                for i, host in enumerate(assignment.hosts)]
@@ -243,9 +242,6 @@ def _run_all(plan: Any, backends: Mapping[str | None, Any], store: Any, events: 
             thread.start()
         driver.serve(len(threads))
     finally:
-        for part in run.tallies:
-            tally.samples, tally.errors = tally.samples + part.samples, tally.errors + part.errors
-            tally.kept += part.kept
         infos.extend(run.infos[p] for p in sorted(run.infos))
     if run.board.lost:
         raise Stopped(_lost_text(run.board))
@@ -255,12 +251,11 @@ def _work(run: _Run, host: str) -> None:
     """One host's worker: its models one after another, until none is left for it."""
     block_signals()
     plan = replace(run.plan, stop=ServerStop())
-    tally = _tally(run)
     pool = run.make_pool()
     try:
         while (position := run.board.take(host)) is not None:
             if not _run_one(run, host, replace(plan, assignment=run.board.assignment),
-                            position, tally, pool):
+                            position, pool):
                 return
     except _Cancelled:
         return
@@ -273,30 +268,20 @@ def _work(run: _Run, host: str) -> None:
         run.driver.ended()
 
 
-def _tally(run: _Run) -> Any:
-    """This worker's own counts (summed into the run's at the end: no shared counters)."""
-    from types import SimpleNamespace
-
-    tally = SimpleNamespace(samples=0, errors=0, kept=0)
-    with run.board.cond:
-        run.tallies.append(tally)
-    return tally
-
-
-def _run_one(run: _Run, host: str, plan: Any, position: int, tally: Any, pool: Any) -> bool:
+def _run_one(run: _Run, host: str, plan: Any, position: int, pool: Any) -> bool:
     """Run one model on `host`; False when the host stopped answering (the worker ends)."""
     placement = plan.assignment.placements[position]
     try:
         run.infos[position] = run.run_model(plan, run.backends[host], run.store, run.events,
-                                            position, placement.model, tally, pool)
+                                            position, placement.model, pool)
     except Stopped as stop:
-        _host_lost(run, host, position, str(stop), tally)
+        _host_lost(run, host, position, str(stop))
         return False
     run.board.release(host)
     return True
 
 
-def _host_lost(run: _Run, host: str, position: int, reason: str, tally: Any) -> None:
+def _host_lost(run: _Run, host: str, position: int, reason: str) -> None:
     """Move the host's unfinished models, or store their missing samples as errors."""
     reason = reason.removesuffix(" — the server stopped answering")
     moved, lost = run.board.lose(host, position, reason)
@@ -307,11 +292,10 @@ def _host_lost(run: _Run, host: str, position: int, reason: str, tally: Any) -> 
                            f"{run.plan.assignment.placements[pos].model} moves to "
                            f"{host_label(target)}")
     for pos in lost:
-        _error_rows(run, host, pos, f"not run: host {label} stopped answering ({reason})",
-                    tally)
+        _error_rows(run, host, pos, f"not run: host {label} stopped answering ({reason})")
 
 
-def _error_rows(run: _Run, host: str, position: int, reason: str, tally: Any) -> None:
+def _error_rows(run: _Run, host: str, position: int, reason: str) -> None:
     """The model's row (status failed) and an error row per sample not yet stored."""
     plan, placement = run.plan, run.plan.assignment.placements[position]
     stored = run.store.model_info(plan.run_id, position)
@@ -327,8 +311,6 @@ def _error_rows(run: _Run, host: str, position: int, reason: str, tally: Any) ->
         record = Record(plan.run_id, info.name, info.backend, request, None, None,
                         error=failure)
         run.store.add_record(record, seq=seq, cold=False, digest=info.digest)
-        tally.samples += 1
-        tally.errors += 1
         run.events.on_sample(record)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,7 +21,8 @@ from moebench import liveness
 from moebench.errors import RunNotFound, StoreError
 from moebench.paths import DB_NAME
 from moebench.store_rows import (
-    MODEL_FIELDS, SAMPLE_SQL, count_rows, router_rows, sample_row, to_json, utc_now,
+    MODEL_FIELDS, SAMPLE_SQL, count_rows, names_text, router_rows, sample_row, status_text,
+    to_json, utc_now,
 )
 from moebench.store_guard import (
     StoreReadOnly, check_header, check_store, connect, guarded, retry_locked, translate, writable,
@@ -71,6 +72,9 @@ class Store:
         except sqlite3.DatabaseError as error:
             raise translate(error, self.path) from None
         self.db.row_factory = sqlite3.Row
+        #: (run, model, suite, task, case, repeat) → errored, for every sample this process
+        #: wrote: what one invocation produced, however often a sample was rewritten
+        self._written: dict[tuple[Any, ...], bool] = {}
 
     @classmethod
     def open(cls, out: Path | str) -> Store:
@@ -242,6 +246,8 @@ class Store:
                    digest: str | None = None) -> None:
         """Write one scored sample (and its router counts) in one transaction."""
         router = list(router_rows(record))
+        self._written[(record.run_id, record.model, *record.request.key)] = (
+            record.error is not None)
         with self._tx():
             self.db.execute(SAMPLE_SQL, sample_row(record, seq=seq, cold=cold, digest=digest))
             if router:  # most backends report no router counts: no empty statement
@@ -258,6 +264,18 @@ class Store:
             "AND error IS NULL AND digest IS ?", (run_id, model, digest))
         return {(r[0], r[1], r[2], int(r[3])) for r in rows}
 
+    def invocation_counts(self, run_id: str,
+                          planned: set[tuple[str, str, str, int]]) -> tuple[int, int, int]:
+        """(samples, errors, kept) of this process's work on a run: samples it wrote (a sample
+        rewritten, e.g. an error row redone on another host, counts once, as it ended), and the
+        error-free samples of earlier invocations it kept among the `planned` request keys."""
+        mine = [errored for key, errored in self._written.items() if key[0] == run_id]
+        errors = sum(mine)
+        ok = sum(tuple(r) in planned for r in self.db.execute(
+            "SELECT suite, task, case_id, repeat FROM samples WHERE run_id = ? AND error IS NULL",
+            (run_id,)))
+        return len(mine), errors, ok - (len(mine) - errors)
+
     def forget_model(self, run_id: str, model: str) -> int:
         """Delete a model's samples and router counts from a run (its digest changed)."""
         with self._tx():
@@ -265,6 +283,7 @@ class Store:
                                 (run_id, model)).rowcount
             self.db.execute("DELETE FROM router_load WHERE run_id = ? AND model = ?",
                             (run_id, model))
+        self._written = {k: v for k, v in self._written.items() if k[:2] != (run_id, model)}
         return int(n)
 
     def stored_digests(self, run_id: str, model: str) -> set[str | None]:
@@ -414,11 +433,11 @@ class Store:
                "FROM runs r LEFT JOIN samples s ON s.run_id = r.id "
                "GROUP BY r.id ORDER BY r.started_at DESC, r.id DESC")
         frame = pd.read_sql_query(sql, self.db)
-        frame["models"] = frame["models"].map(lambda v: _names(v, lambda m: str(m)))
-        frame["suites"] = frame["suites"].map(lambda v: _names(v, lambda s: str(s["name"])))
+        frame["models"] = frame["models"].map(lambda v: names_text(v, lambda m: str(m)))
+        frame["suites"] = frame["suites"].map(lambda v: names_text(v, lambda s: str(s["name"])))
         live = pd.read_sql_query("SELECT id AS run_id, status, pid, pid_started, host_name, "
                                  "planned FROM runs", self.db).set_index("run_id")
-        frame["status"] = [_status_text(dict(live.loc[r]), int(n))
+        frame["status"] = [status_text(dict(live.loc[r]), int(n))
                            for r, n in zip(frame["run_id"], frame["samples"])]
         return frame
 
@@ -435,25 +454,6 @@ def _models_sql(run_ids: Sequence[str]) -> str:
     """The models of `run_ids` (MODEL_COLUMNS), run order."""
     return (f"SELECT {', '.join(MODEL_COLUMNS)} FROM models WHERE run_id IN "
             f"({_marks(run_ids)}) ORDER BY run_id, position")
-
-
-def _names(value: str | None, name: Callable[[Any], str]) -> str:
-    """A JSON list column as `a, b`; a damaged value is shown as-is rather than raising."""
-    try:
-        return ", ".join(name(item) for item in json.loads(value or "[]"))
-    except (TypeError, ValueError, KeyError):
-        return f"? ({value!r:.40})"
-
-
-def _status_text(row: dict[str, Any], stored: int) -> str:
-    """`completed`, or e.g. `interrupted (process gone) · incomplete: 23/120`."""
-    status = liveness.effective_status(row)
-    if liveness.is_dead(row):
-        status += " (process gone)"
-    planned = row.get("planned")
-    if planned is not None and planned == planned and stored < int(planned):
-        status += f" · incomplete: {stored}/{int(planned)}"
-    return status
 
 
 def _marks(values: Sequence[Any]) -> str:

@@ -1,14 +1,16 @@
 """How the runner's nouns become store rows: a `Record` → one `samples` row (the upsert
-`SAMPLE_SQL`) and its `router_load` rows, and the JSON encoding every JSON column uses.
+`SAMPLE_SQL`) and its `router_load` rows, the JSON encoding every JSON column uses, and the
+texts `runs_frame` shows for stored columns (name lists, a run's status).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from moebench import liveness
 from moebench.scorers import describe_expected
 from moebench.types import MODEL_COLUMNS, Record
 
@@ -92,3 +94,22 @@ def count_rows(router: Mapping[str, Any] | None) -> Iterable[tuple[str, int, int
             for expert, tokens in enumerate(counts):
                 if tokens:
                     yield phase, layer, expert, int(tokens)
+
+
+def names_text(value: str | None, name: Callable[[Any], str]) -> str:
+    """A JSON list column as `a, b`; a damaged value is shown as-is rather than raising."""
+    try:
+        return ", ".join(name(item) for item in json.loads(value or "[]"))
+    except (TypeError, ValueError, KeyError):
+        return f"? ({value!r:.40})"
+
+
+def status_text(row: dict[str, Any], stored: int) -> str:
+    """`completed`, or e.g. `interrupted (process gone) · incomplete: 23/120`."""
+    status = liveness.effective_status(row)
+    if liveness.is_dead(row):
+        status += " (process gone)"
+    planned = row.get("planned")
+    if planned is not None and planned == planned and stored < int(planned):
+        status += f" · incomplete: {stored}/{int(planned)}"
+    return status
