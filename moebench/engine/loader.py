@@ -24,8 +24,9 @@ def load_model(path: str | Path, dtype: str = "float32", device: str = "cpu", *,
     `threads`: torch threads during `generate` (0: leave torch's setting; None: 1 for models
     reading under SMALL_MODEL_BYTES per token on CPU, else 0).
     `quant`: keep the weights as int8 (`int8.py`: "int8" per-channel everywhere, "q8_0" the
-    experts in Q8_0 blocks); `dtype="int8"` / `"q8_0"` (the CLI's `--dtype`) means the same
-    with float32 activations.
+    experts in Q8_0 blocks, "w8a8" per-channel for fbgemm with int8 activations, CPU only);
+    `dtype="int8"` / `"q8_0"` / `"w8a8"` (the CLI's `--dtype`) means the same with float32
+    activations around the int8 matmuls.
     Raises EngineError (unknown family, missing files), OutOfMemoryRisk (too big).
     """
     if dtype in QUANT_MODES:
