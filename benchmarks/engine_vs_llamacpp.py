@@ -15,6 +15,10 @@ compiled step). llama.cpp rows only when `llama_cpp` (llama-cpp-python) is impor
 it is an optional extra, never a requirement; without it the engine's figures alone are printed.
 
     python benchmarks/engine_vs_llamacpp.py [--threads 1,2] [--repeats 3] [--compile]
+        [--llama-path VENV/lib/python3.11/site-packages]
+
+`--llama-path` appends a site-packages folder that holds llama_cpp (a venv of its own, so the
+project's never depends on it) to `sys.path`, after this environment's own packages.
 """
 
 from __future__ import annotations
@@ -159,7 +163,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--compile", action="store_true",
                         help="also time compile_decode(256) for F32 and the int8 modes")
+    parser.add_argument("--llama-path", type=Path, default=None,
+                        help="a site-packages folder holding llama_cpp, appended to sys.path")
     options = parser.parse_args()
+    if options.llama_path is not None:
+        sys.path.append(str(options.llama_path))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "hf"
         build_checkpoint(folder)
