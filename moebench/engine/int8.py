@@ -13,8 +13,10 @@ Three layouts, chosen with `load_model(..., quant=NAME)` or `--dtype NAME` on th
   d = max|w| / 127 per block), dequantised per expert call in eager code. Same numbers as the
   dequantised model; other weights stay in the float dtype.
 * `"w8a8"` — the weights of `"int8"`, rounded the same way, but prepacked for fbgemm and run
-  with int8 activations too (quantised per call, int32 accumulation): `w8a8.py`. CPU (x86)
+  with int8 activations too (quantised per token, int32 accumulation): `w8a8.py`. CPU (x86)
   only, eager only.
+
+`quantize.py` swaps a loaded model's layers for these (`quantize_model`).
 
 All cut the resident expert bytes ~4× (fp32 → int8). The compiled decode step reads the int8
 weights inside its fused reductions (`compiled.py`), which is where int8 pays off in time.
@@ -24,16 +26,13 @@ layer by layer.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from moebench.engine.moe import Experts, FeedForward, MoEFeedForward
+from moebench.engine.moe import Experts
 from moebench.errors import EngineError
 
-QUANT_MODES = ("int8", "q8_0", "w8a8")
 BLOCK = 32
 
 
@@ -107,42 +106,3 @@ class Int8Experts(Experts):
             return int8_matmul(self.act(gate) * up, self.q2[e], self.s2[e])
         gate, up = F.linear(x, self.weight("w13", e, x.dtype)).chunk(2, dim=-1)
         return F.linear(self.act(gate) * up, self.weight("w2", e, x.dtype))
-
-
-@torch.no_grad()
-def quantize_model(model: nn.Module, mode: str) -> None:
-    """Swap the model's weights for int8 in place (see the module docstring for `mode`)."""
-    if mode not in QUANT_MODES:
-        raise EngineError(f"quant '{mode}' is not supported — use one of: {', '.join(QUANT_MODES)}")
-    linear, experts = _layouts(model, mode)
-    model.use_column_major_weights(False)  # int8 kernels and blocks want row-major rows
-    for block in model.layers:
-        ffn = block.ffn
-        if isinstance(ffn, MoEFeedForward) and type(ffn.experts) is Experts:
-            ffn.experts = experts(ffn.experts)
-        if linear is not None:
-            _linears(block.attention, linear)
-            for dense in (getattr(ffn, "shared", None), ffn):
-                if isinstance(dense, FeedForward):
-                    _linears(dense, linear)
-    tied = model.output.weight.data_ptr() == model.tok_embeddings.weight.data_ptr()
-    if linear is not None and not tied:
-        model.output = linear(model.output)
-
-
-def _layouts(model: nn.Module, mode: str) -> tuple[Callable[[nn.Linear], nn.Module] | None,
-                                                    Callable[[Experts], Experts]]:
-    """The mode's stand-ins: for `nn.Linear` layers (None: keep them float) and for experts."""
-    if mode == "w8a8":
-        from moebench.engine import w8a8  # imports this module's per_channel
-
-        w8a8.check_supported(model.tok_embeddings.weight.device)
-        return w8a8.W8A8Linear, w8a8.W8A8Experts
-    return (Int8Linear if mode == "int8" else None), lambda e: Int8Experts(e, mode)
-
-
-def _linears(module: nn.Module, linear: Callable[[nn.Linear], nn.Module]) -> None:
-    """Replace the direct `nn.Linear` children of `module` (attention projections, MLPs)."""
-    for name, child in list(module.named_children()):
-        if type(child) is nn.Linear:
-            setattr(module, name, linear(child))

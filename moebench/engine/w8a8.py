@@ -4,9 +4,10 @@ Every matmul weight `int8` covers (routed experts one by one, attention projecti
 dense MLPs, the LM head; not the router) is rounded to int8 with one fp32 scale per output
 channel — the same rounding as `int8.per_channel` — and prepacked once for fbgemm
 (`torch.ops.quantized.linear_prepack`). Each call then quantises its activations to uint8
-(one scale and zero point per call, over all the call's rows) and runs fbgemm's int8 GEMM with
-int32 accumulation (`torch.ops.quantized.linear_dynamic`), fp32 out. That is the design of
-llama.cpp's q8_0 × q8_0 dot product (its activations are int8 per block of 32, ours per call).
+(fbgemm: one scale and zero point per call; `matmul` first scales every row to the same range,
+so in effect per token) and runs fbgemm's int8 GEMM with int32 accumulation
+(`torch.ops.quantized.linear_dynamic`), fp32 out. That is the design of llama.cpp's
+q8_0 × q8_0 dot product (its activations are int8 per block of 32, ours per token).
 
 `reduce_range`: without AVX512-VNNI, fbgemm multiplies u8 × s8 pairs into int16 lanes
 (`vpmaddubsw`) that saturate when activations use all 8 bits (measured: 16×512 ones give 259
@@ -30,6 +31,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from moebench.engine.int8 import per_channel
 from moebench.engine.moe import Experts
 from moebench.errors import EngineError
 
@@ -48,8 +50,6 @@ def check_supported(device: torch.device) -> None:
 
 def pack(weight: Tensor) -> tuple[Any, int]:
     """`weight [N, K]` → fbgemm's packed per-channel int8 weight, and its int8 + scale bytes."""
-    from moebench.engine.int8 import per_channel  # int8.py imports this module lazily
-
     q, scale = per_channel(weight)  # [N, K] int8, [N] fp32
     zeros = torch.zeros(q.shape[0], dtype=torch.long)
     with warnings.catch_warnings():  # quantized-tensor constructors warn they are deprecated
