@@ -25,7 +25,8 @@ def quantize_model(model: nn.Module, mode: str) -> None:
     """Swap the model's weights for int8 in place (`mode`: one of QUANT_MODES, see `int8.py`
     and `w8a8.py`); raises EngineError for an unknown mode or where w8a8 cannot run."""
     if mode not in QUANT_MODES:
-        raise EngineError(f"quant '{mode}' is not supported — use one of: {', '.join(QUANT_MODES)}")
+        raise EngineError(f"quant '{mode}' is not supported — use one of: "
+                          f"{', '.join(QUANT_MODES)}")
     linear, experts = _layouts(model, mode)
     model.use_column_major_weights(False)  # int8 kernels and blocks want row-major rows
     for block in model.layers:
