@@ -4,19 +4,28 @@ Weights: the Mixtral-like model of `engine_vs_transformers.py` (hidden 512, 8 ex
 ffn 1408, 8 layers, 32k vocab) converted by the tests' GGUF converter to F32, F16 and Q8_0.
 Batch 1, an 8-token prompt, 64 greedy new tokens, decode tok/s (median of `--repeats`), at each
 of `--threads` (default 1 and 2), all in this one process, back to back, so the ratios are
-measured under the same load. Engine rows: F32 and F16 files (run in fp32), Q8_0 dequantised
-to fp32, Q8_0 as `quant="int8"` (per-channel int8, `_weight_int8pack_mm`) and `quant="q8_0"`
-(Q8_0 blocks), eager and, with `--compile` and a C compiler, `compile_decode(256)` (compile
-time reported apart). llama.cpp rows only when `llama_cpp` (llama-cpp-python) is importable:
+measured under the same load. Engine rows, each labelled with the precision its matmuls run
+at: F32 file in fp32; F16 file in fp32 and in fp16 (fp16 weights and activations: llama.cpp's
+f16 path also rounds activations to f16); Q8_0 dequantised to fp32 and to fp16; Q8_0 as
+`quant="int8"` (per-channel int8 weights, bf16 activations, `_weight_int8pack_mm`), as
+`quant="w8a8"` (per-channel int8 weights and per-token int8 activations, fbgemm: the design of
+llama.cpp's q8_0 × q8_0 dot) and as `quant="q8_0"` (Q8_0 blocks, fp32), eager and, with
+`--compile` and a C compiler, `compile_decode(256)` (compile time reported apart; w8a8 has no
+compiled step). llama.cpp rows only when `llama_cpp` (llama-cpp-python) is importable:
 it is an optional extra, never a requirement; without it the engine's figures alone are printed.
 
     python benchmarks/engine_vs_llamacpp.py [--threads 1,2] [--repeats 3] [--compile]
+        [--llama-path VENV/lib/python3.11/site-packages]
+
+`--llama-path` appends a site-packages folder that holds llama_cpp (a venv of its own, so the
+project's never depends on it) to `sys.path`, after this environment's own packages.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -35,18 +44,25 @@ from gguf_convert import convert  # noqa: E402
 
 from moebench.engine import load_model  # noqa: E402
 
-#: (label, GGUF type, engine quant mode, llama.cpp row to compare with)
-ENGINE_ROWS = [("F32", "F32", None, "F32"), ("F16", "F16", None, "F16"),
-               ("Q8_0 dequantised", "Q8_0", None, "Q8_0"), ("Q8_0 int8", "Q8_0", "int8", "Q8_0"),
-               ("Q8_0 q8_0 blocks", "Q8_0", "q8_0", "Q8_0")]
-COMPILED = ("F32", "Q8_0 int8", "Q8_0 q8_0 blocks")
+#: (label naming the precision, GGUF type, engine dtype, engine quant mode, llama.cpp row)
+ENGINE_ROWS = [
+    ("F32 fp32", "F32", "float32", None, "F32"),
+    ("F16 as fp32", "F16", "float32", None, "F16"),
+    ("F16 as fp16", "F16", "float16", None, "F16"),
+    ("Q8_0 → fp32", "Q8_0", "float32", None, "Q8_0"),
+    ("Q8_0 → fp16", "Q8_0", "float16", None, "Q8_0"),
+    ("Q8_0 int8 (bf16 act)", "Q8_0", "float32", "int8", "Q8_0"),
+    ("Q8_0 w8a8 (int8 act)", "Q8_0", "float32", "w8a8", "Q8_0"),
+    ("Q8_0 q8_0 blocks", "Q8_0", "float32", "q8_0", "Q8_0"),
+]
+COMPILED = ("F32 fp32", "Q8_0 int8 (bf16 act)", "Q8_0 q8_0 blocks")
 
 
-def engine_rate(path: Path, quant: str | None, threads: int, repeats: int,
+def engine_rate(path: Path, dtype: str, quant: str | None, threads: int, repeats: int,
                 compile_length: int | None) -> tuple[float, float | None, list[int]]:
     """(median decode tok/s, compile seconds or None, the greedy tokens)."""
     torch.set_num_threads(threads)
-    engine = load_model(path, threads=threads, quant=quant)
+    engine = load_model(path, dtype, threads=threads, quant=quant)
     compile_s = engine.compile_decode(compile_length) if compile_length else None
     ids = list(range(3, 3 + PROMPT_LEN))
     rates, tokens = [], []
@@ -88,11 +104,11 @@ def run(folder: Path, tmp: Path, options: argparse.Namespace) -> list[dict[str, 
     for threads in options.threads:
         llama = {q: llama_rate(p, threads, options.repeats) for q, p in files.items()}
         reference = None
-        for label, qtype, quant, against in ENGINE_ROWS:
+        for label, qtype, dtype, quant, against in ENGINE_ROWS:
             modes = [("eager", None)] + ([("compiled", 256)] if can_compile and label in COMPILED
                                          else [])
             for mode, length in modes:
-                rate, compile_s, tokens = engine_rate(files[qtype], quant, threads,
+                rate, compile_s, tokens = engine_rate(files[qtype], dtype, quant, threads,
                                                       options.repeats, length)
                 reference = reference or tokens  # the F32 eager tokens
                 same = sum(a == b for a, b in zip(tokens, reference))
@@ -104,7 +120,7 @@ def run(folder: Path, tmp: Path, options: argparse.Namespace) -> list[dict[str, 
     return rows
 
 
-HEADER = (f"{'thr':>3} {'engine':28} {'tok/s':>7} {'compile s':>9} {'=F32 tok':>8} "
+HEADER = (f"{'thr':>3} {'engine':30} {'tok/s':>7} {'compile s':>9} {'=F32 tok':>8} "
           f"{'llama.cpp':>14} {'ratio':>6} {'vs F32 eager':>12}")
 
 
@@ -112,7 +128,7 @@ def print_row(r: dict[str, Any]) -> None:
     llama = (f"{r['llama_row']} {r['llama']:.1f}" if r["llama"] is not None else "—")
     ratio = f"{r['tok_s'] / r['llama']:.2f}×" if r["llama"] else "—"
     compile_s = f"{r['compile_s']:.1f}" if r["compile_s"] is not None else ""
-    print(f"{r['threads']:>3} {r['engine']:28} {r['tok_s']:7.1f} {compile_s:>9} "
+    print(f"{r['threads']:>3} {r['engine']:30} {r['tok_s']:7.1f} {compile_s:>9} "
           f"{r['same_tokens']:>5}/{NEW_TOKENS} {llama:>14} {ratio:>6} "
           f"{r.get('vs_f32', 1.0):11.2f}×", flush=True)
 
@@ -147,13 +163,24 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--compile", action="store_true",
                         help="also time compile_decode(256) for F32 and the int8 modes")
+    parser.add_argument("--llama-path", type=Path, default=None,
+                        help="a site-packages folder holding llama_cpp, appended to sys.path")
     options = parser.parse_args()
+    if options.llama_path is not None:
+        sys.path.append(str(options.llama_path))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "hf"
         build_checkpoint(folder)
         pad_vocab(folder)
-        print(HEADER)
-        print_rows(run(folder, Path(tmp), options))
+        print(f"load average before: {_load()}\n{HEADER}")
+        rows = run(folder, Path(tmp), options)
+        print_rows(rows)
+        print(f"load average after: {_load()}")
+
+
+def _load() -> str:
+    """The 1/5/15-minute load averages: the machine is shared, so every table carries them."""
+    return ", ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 if __name__ == "__main__":

@@ -64,7 +64,8 @@ def run(
     pull: bool = typer.Option(False, "--pull", help="pull missing Ollama models first"),
     dtype: str = typer.Option(
         "float32", "--dtype", metavar="DTYPE",
-        help="torch backend: float32 | bfloat16 | float16, or int8 / q8_0 (int8 weights)"),
+        help="torch backend: float32 | bfloat16 | float16, or int8 / q8_0 (int8 weights) / "
+        "w8a8 (int8 weights and activations, x86 CPU)"),
     device: str = typer.Option(
         "cpu", "--device", metavar="DEVICE", help="torch backend: cpu, cuda or mps"),
     api_key_env: str = typer.Option(

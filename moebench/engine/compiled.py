@@ -26,6 +26,7 @@ from moebench.engine.int8 import BLOCK, Int8Experts, Int8Linear
 from moebench.engine.model import Transformer
 from moebench.engine.moe import FeedForward, MoEFeedForward
 from moebench.engine.rope import apply_rope
+from moebench.engine.w8a8 import has_packed_weights
 from moebench.errors import EngineError
 
 
@@ -57,6 +58,10 @@ class CompiledDecoder:
     """A compiled `step(token [1, 1], position [1]) -> logits [1, 1, V]` over a fixed-size cache."""
 
     def __init__(self, model: Transformer, length: int) -> None:
+        if has_packed_weights(model):
+            raise EngineError("compiled decode cannot read quant 'w8a8' weights (fbgemm-packed, "
+                              "opaque to torch.compile) — use quant='int8' or 'q8_0' with "
+                              "compile_decode, or keep w8a8 eager")
         for i, block in enumerate(model.layers):
             supported = type(block.attention) is Attention and type(block.ffn) in (
                 MoEFeedForward, FeedForward)

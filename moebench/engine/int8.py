@@ -1,6 +1,6 @@
-"""Int8 weight-only modes: the engine keeps weights as int8 with their scales (`quant=`).
+"""Int8 modes: the engine keeps weights as int8 with their scales (`quant=`).
 
-Two layouts, chosen with `load_model(..., quant=NAME)` or `--dtype NAME` on the CLI:
+Three layouts, chosen with `load_model(..., quant=NAME)` or `--dtype NAME` on the CLI:
 
 * `"int8"` — every matmul weight (experts, attention, shared/dense MLPs, LM head; not the
   router) requantised to int8 with one fp32 scale per output channel, run by
@@ -12,8 +12,13 @@ Two layouts, chosen with `load_model(..., quant=NAME)` or `--dtype NAME` on the 
   of 32, exactly what a Q8_0 GGUF stores (recovered exactly from its dequantised values:
   d = max|w| / 127 per block), dequantised per expert call in eager code. Same numbers as the
   dequantised model; other weights stay in the float dtype.
+* `"w8a8"` — the weights of `"int8"`, rounded the same way, but prepacked for fbgemm and run
+  with int8 activations too (quantised per token, int32 accumulation): `w8a8.py`. CPU (x86)
+  only, eager only.
 
-Both cut the resident expert bytes ~4× (fp32 → int8). The compiled decode step reads the int8
+`quantize.py` swaps a loaded model's layers for these (`quantize_model`).
+
+All cut the resident expert bytes ~4× (fp32 → int8). The compiled decode step reads the int8
 weights inside its fused reductions (`compiled.py`), which is where int8 pays off in time.
 Loading still dequantises once (peak memory = the float model); the float tensors are freed
 layer by layer.
@@ -25,10 +30,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from moebench.engine.moe import Experts, FeedForward, MoEFeedForward
+from moebench.engine.moe import Experts
 from moebench.errors import EngineError
 
-QUANT_MODES = ("int8", "q8_0")
 BLOCK = 32
 
 
@@ -102,30 +106,3 @@ class Int8Experts(Experts):
             return int8_matmul(self.act(gate) * up, self.q2[e], self.s2[e])
         gate, up = F.linear(x, self.weight("w13", e, x.dtype)).chunk(2, dim=-1)
         return F.linear(self.act(gate) * up, self.weight("w2", e, x.dtype))
-
-
-@torch.no_grad()
-def quantize_model(model: nn.Module, mode: str) -> None:
-    """Swap the model's weights for int8 in place (see the module docstring for `mode`)."""
-    if mode not in QUANT_MODES:
-        raise EngineError(f"quant '{mode}' is not supported — use one of: {', '.join(QUANT_MODES)}")
-    model.use_column_major_weights(False)  # int8 kernels and blocks want row-major rows
-    for block in model.layers:
-        ffn = block.ffn
-        if isinstance(ffn, MoEFeedForward) and type(ffn.experts) is Experts:
-            ffn.experts = Int8Experts(ffn.experts, mode)
-        if mode == "int8":
-            _linears(block.attention)
-            for dense in (getattr(ffn, "shared", None), ffn):
-                if isinstance(dense, FeedForward):
-                    _linears(dense)
-    tied = model.output.weight.data_ptr() == model.tok_embeddings.weight.data_ptr()
-    if mode == "int8" and not tied:
-        model.output = Int8Linear(model.output)
-
-
-def _linears(module: nn.Module) -> None:
-    """Replace the direct `nn.Linear` children of `module` (attention projections, MLPs)."""
-    for name, child in list(module.named_children()):
-        if type(child) is nn.Linear:
-            setattr(module, name, Int8Linear(child))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from moebench.engine.int8 import QUANT_MODES, quantize_model
+from moebench.engine.quantize import QUANT_MODES, quantize_model
 from moebench.engine.runtime import Engine, is_gguf_file, load_checkpoint
 
 
@@ -23,9 +23,10 @@ def load_model(path: str | Path, dtype: str = "float32", device: str = "cpu", *,
     `available_bytes` overrides the free-memory reading (psutil / CUDA) for the OOM check.
     `threads`: torch threads during `generate` (0: leave torch's setting; None: 1 for models
     reading under SMALL_MODEL_BYTES per token on CPU, else 0).
-    `quant`: keep the weights as int8 (`int8.py`: "int8" per-channel everywhere, "q8_0" the
-    experts in Q8_0 blocks); `dtype="int8"` / `"q8_0"` (the CLI's `--dtype`) means the same
-    with float32 activations.
+    `quant`: keep the weights as int8 (`quantize.py`: "int8" per-channel everywhere, "q8_0" the
+    experts in Q8_0 blocks, "w8a8" per-channel for fbgemm with int8 activations, CPU only);
+    `dtype="int8"` / `"q8_0"` / `"w8a8"` (the CLI's `--dtype`) means the same with float32
+    activations around the int8 matmuls.
     Raises EngineError (unknown family, missing files), OutOfMemoryRisk (too big).
     """
     if dtype in QUANT_MODES:

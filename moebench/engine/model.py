@@ -141,6 +141,9 @@ class Transformer(nn.Module):
         for name, b in self.named_buffers():  # int8 weights and their scales (`int8.py`)
             if name.rsplit(".", 1)[-1] in ("q", "scale", "q13", "s13", "q2", "s2"):
                 total += b.numel() * b.element_size()
+        for module in self.modules():  # fbgemm-packed w8a8 weights are neither (`w8a8.py`)
+            packed_bytes = getattr(module, "packed_bytes", None)
+            total += packed_bytes() if packed_bytes is not None else 0
         return total
 
     @torch.no_grad()

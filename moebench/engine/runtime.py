@@ -67,7 +67,8 @@ class EngineInfo:
     bits_per_weight: float = 0.0
     #: GGUF: share of weights per stored tensor type, e.g. "Q4_K 71%, Q6_K 25%, F32 4%"
     type_mix: str = ""
-    #: int8 weight-only mode (`int8.QUANT_MODES`: "int8", "q8_0"); "" = float weights
+    #: int8 mode (`quantize.QUANT_MODES`: "int8", "q8_0" weight-only, "w8a8" weights and
+    #: activations); "" = float weights
     quant: str = ""
 
     def as_dict(self) -> dict[str, Any]:
