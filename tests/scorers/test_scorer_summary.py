@@ -83,3 +83,38 @@ def test_sentences_and_clean() -> None:
     assert sentences("Dr. Smith measured 3.5 kg. Then he left.") == [
         "Dr. Smith measured 3.5 kg.", "Then he left."]
     assert clean("**Summary:** *Hello* world") == "*Hello* world"
+
+
+def _rouge_pairs() -> list[tuple[str, str]]:
+    """(reference, text) pairs: the bundled suites' references against themselves, against
+    each other, shuffled, cut, and against empty or symbol-only texts (seeded)."""
+    import random
+
+    import yaml
+
+    from moebench.paths import BUNDLED_TASKS
+
+    refs = [str(case["reference"]) for path in sorted(BUNDLED_TASKS.glob("*.yaml"))
+            for task in (yaml.safe_load(path.read_text()) or {}).get("tasks", [])
+            for case in task.get("cases") or [] if isinstance(case, dict) and case.get("reference")]
+    rng = random.Random(11)
+    pairs = [(r, r) for r in refs] + [(a, b) for a, b in zip(refs, refs[1:])]
+    for ref in refs:
+        words = ref.split()
+        rng.shuffle(words)
+        pairs += [(ref, " ".join(words)), (ref, " ".join(words[: len(words) // 2])),
+                  (ref, ref.upper() + " running happily, generously!")]
+    return [*pairs, ("", "text"), ("text", ""), ("!!!", "a b"), ("The cats ran.", "cat runs")]
+
+
+def test_rouge_l_is_rouge_scores_own() -> None:
+    """`_rouge.rouge_l_f` gives rouge-score's (stemmed) ROUGE-L F-measure, float for float."""
+    from rouge_score import rouge_scorer
+
+    from moebench.scorers._rouge import rouge_l_f
+
+    pairs = _rouge_pairs()
+    assert len(pairs) > 100
+    reference = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+    assert [rouge_l_f(r, t) for r, t in pairs] == [
+        float(reference.score(r, t)["rougeL"].fmeasure) for r, t in pairs]
