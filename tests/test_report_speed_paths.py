@@ -1,12 +1,13 @@
 """Issue 18 item 8 (speed): what made `rescore` slow stays gone (timings live in benchmarks/).
 
 `benchmarks/bench_report_rescore.py` measures report/rescore on a 1,000-sample store; these
-tests pin the causes it found: nltk pulling in scipy for the summary scorer, and scoring the
-same answer to the same case again for every repeat.
+tests pin the causes it found: nltk pulling in scipy (and numpy) for the summary scorer, and
+scoring the same answer to the same case again for every repeat.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -21,13 +22,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_summary_scorer_does_not_import_scipy() -> None:
-    code = ("import sys; from moebench.scorers import summary as s; s._rouge(); "
-            "print(s._rouge().score('a cat sat', 'the cat sat')['rougeL'].fmeasure); "
-            "print('scipy.stats' in sys.modules, 'scipy.sparse' in sys.modules); "
-            "import scipy.stats; print(scipy.stats.norm.cdf(0))")
+    """ROUGE-L needs neither scipy nor numpy nor nltk's package (only its Porter stemmer),
+    and leaves nltk and scipy importable as usual."""
+    code = ("import sys; from moebench.scorers import summary as s; "
+            "print(s.rouge_l('a cat sat', 'the cat sat')); "
+            "print(*(m in sys.modules for m in ('scipy.stats', 'numpy', 'nltk'))); "
+            "import scipy.stats; print(scipy.stats.norm.cdf(0)); "
+            "import nltk; print(nltk.stem.PorterStemmer().stem('running'))")
+    env = {**os.environ, "MOEBENCH_CACHE_DIR": "off"}  # compute it, do not recall it
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True, cwd=ROOT)
-    assert done.stdout.split() == ["0.6666666666666666", "False", "False", "0.5"]
+                          check=True, cwd=ROOT, env=env)
+    assert done.stdout.split() == ["0.6666666666666666", "False", "False", "False", "0.5",
+                                   "run"]
 
 
 def test_rescore_scores_each_distinct_answer_once(tmp_path: Path,

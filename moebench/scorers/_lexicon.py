@@ -9,7 +9,10 @@
    far more frequent, as with "recieve", "untill", "occured". Proper nouns and acronyms
    (capitalised-only entries) and keyboard mashes ("asdfgh", "hmmmm") are rejected.
 `benchmarks/word_coverage.py` measures how well this accepts and rejects. Answers are kept
-between processes (`_memo.DiskMemo`): a word already judged needs no dictionary loaded.
+between processes (`_memo.DiskMemo`): a word already judged needs no dictionary loaded. A new
+word needs no spylls either: Hunspell's verdicts come from a prebuilt table (`_tables`, the
+library itself only when its version differs), and wordfreq's and Webster's data (for words
+Hunspell lacks) are read straight from the files those packages ship.
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ from __future__ import annotations
 import math
 import re
 from functools import cache, lru_cache
+from pathlib import Path
 from typing import Any
 
+from moebench.scorers import _tables
 from moebench.scorers._memo import DiskMemo
 
 #: zipf frequency (log10 per billion words) from which a word counts as attested
@@ -52,17 +57,56 @@ def _hunspell() -> Any:
 
 @cache
 def _frequencies() -> dict[str, float]:
-    import wordfreq
+    """wordfreq's `get_frequency_dict("en", wordlist="large")`, read from its data file.
 
-    return wordfreq.get_frequency_dict("en", wordlist="large")
+    `import wordfreq` (0.2 s) and its per-word dict loop (0.3 s) would cost more than the rest
+    of a cold `rescore`; the file is a gzipped msgpack list of frequency buckets (wordfreq's
+    "cBpack": bucket i holds the words of frequency 10 ** (-i / 100)), read in 0.05 s. Any
+    other layout is left to wordfreq itself.
+    """
+    buckets = _cbpack()
+    if buckets is None:
+        import wordfreq
+
+        return wordfreq.get_frequency_dict("en", wordlist="large")
+    freqs: dict[str, float] = {}
+    for index, bucket in enumerate(buckets):
+        freqs.update(dict.fromkeys(bucket, 10 ** (-index / 100)))  # wordfreq's cB_to_freq
+    return freqs
+
+
+def _cbpack() -> list[list[str]] | None:
+    """The buckets of wordfreq's large English list, None when the file is not as expected."""
+    import gzip
+    import importlib.util
+
+    spec = importlib.util.find_spec("wordfreq")  # finds the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "large_en.msgpack.gz"
+    try:
+        import msgpack
+
+        with gzip.open(path, "rb") as infile:
+            data = msgpack.load(infile, raw=False)
+    except (ImportError, OSError, EOFError, ValueError):
+        return None
+    if not data or data[0] != {"format": "cB", "version": 1}:
+        return None
+    return data[1:]
 
 
 @cache
 def _webster() -> frozenset[str]:
+    """Webster's web2 words as `english-words` lists them (alphabetic entries).
+
+    Only lower-case words are ever looked up here, and a lower-case word equals an entry only
+    if that entry is lower-case too: the capitalised entries (names) can never match, so they
+    need not be filtered out (which took as long as loading the list).
+    """
     from english_words import get_english_words_set
 
-    words = get_english_words_set(["web2"], lower=False, alpha=True)
-    return frozenset(w for w in words if w.islower())  # capitalised entries are names
+    return frozenset(get_english_words_set(["web2"], lower=False, alpha=True))
 
 
 def zipf(word: str) -> float:
@@ -72,6 +116,10 @@ def zipf(word: str) -> float:
 
 
 def _in_dictionary(word: str) -> bool:
+    """Hunspell accepts the lower-case `word` as written."""
+    table = _tables.hunspell()
+    if table is not None:
+        return table.hunspell_mark(word) == "h"
     return bool(_hunspell().lookup(word))
 
 
@@ -111,10 +159,17 @@ def _looks_misspelt(word: str) -> bool:
 
 
 def _proper_or_acronym(word: str) -> bool:
-    return _in_dictionary(word.capitalize()) or _in_dictionary(word.upper())
+    """Hunspell accepts the lower-case `word` capitalised or in capitals (asked only about
+    words it does not accept as written)."""
+    table = _tables.hunspell()
+    if table is not None:
+        return table.hunspell_mark(word) != "-"
+    dictionary = _hunspell()
+    return bool(dictionary.lookup(word.capitalize()) or dictionary.lookup(word.upper()))
 
 
-_MEMO = DiskMemo("lexicon", [__file__], ("spylls", "wordfreq", "english-words"))
+_MEMO = DiskMemo("lexicon", [__file__, _tables.__file__, *_tables.FILES],
+                 ("spylls", "wordfreq", "english-words"))
 
 
 @lru_cache(maxsize=65536)

@@ -2,8 +2,9 @@
 
 passed iff the summary has at most `max_sentences` sentences (pysbd, which does not split on
 "Dr." or "3.5") and mentions every `must_mention` term (case-insensitive whole words; a plural
-or possessive counts). score = ROUGE-L F1 (rouge-score, stemmed) against `reference` when the
-case gives one, else 1/0 as passed. A leading "Summary:" label and markdown are ignored.
+or possessive counts). score = ROUGE-L F1 (rouge-score's, stemmed; computed by `_rouge` without
+importing nltk) against `reference` when the case gives one, else 1/0 as passed. A leading
+"Summary:" label and markdown are ignored.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from pydantic import Field
 
 from moebench.scorers.schema import CaseFields, ScorerParams
 from moebench.scorers import describes, scorer
+from moebench.scorers import _rouge
 from moebench.scorers._memo import DiskMemo
+from moebench.scorers._rouge import rouge_l_f
 from moebench.types import Score
 
 _LABEL = re.compile(r"^\s*(?:#+\s*)?(?:\*\*|__)?\s*(?:one[- ]sentence\s+)?summary\s*(?:\*\*|__)?"
@@ -39,52 +42,14 @@ def _segmenter() -> Any:
     return pysbd.Segmenter(language="en", clean=False)
 
 
-def _import_rouge() -> tuple[Any, Any, Any, Any]:
-    """nltk's Porter stemmer and rouge-score, without the scipy nltk drags in.
-
-    `import nltk` imports scipy (stats, sparse: 1 s or more) for collocation tests and
-    parsers we never run, each behind `try: ... except ImportError`. Hiding scipy for that
-    one import (when nothing has loaded it yet) makes `rescore` start 3x faster and leaves
-    scipy importable afterwards.
-    """
-    import sys
-
-    hidden = [] if "nltk" in sys.modules else [
-        m for m in ("scipy.stats", "scipy.sparse") if m not in sys.modules]
-    for name in hidden:
-        sys.modules[name] = None  # type: ignore[assignment]  # importing it -> ImportError
-    try:
-        from nltk.stem import porter
-        from rouge_score import rouge_scorer, tokenize, tokenizers
-    finally:
-        for name in hidden:
-            del sys.modules[name]
-    return porter, rouge_scorer, tokenize, tokenizers
-
-
-@cache
-def _rouge() -> Any:
-    porter, rouge_scorer, tokenize, tokenizers = _import_rouge()
-
-    stem = lru_cache(maxsize=65536)(porter.PorterStemmer().stem)
-
-    class CachedStemTokenizer(tokenizers.Tokenizer):  # type: ignore[misc]
-        """rouge-score's default stemming tokenizer, with Porter stems cached (3x faster)."""
-
-        def tokenize(self, text: str) -> list[str]:
-            return [stem(t) if len(t) > 3 else t for t in tokenize.tokenize(text, None)]
-
-    return rouge_scorer.RougeScorer(["rougeL"], tokenizer=CachedStemTokenizer())
-
-
-_MEMO = DiskMemo("summary", [__file__], ("rouge-score", "nltk", "pysbd"))
+_MEMO = DiskMemo("summary", [__file__, _rouge.__file__], ("rouge-score", "nltk", "pysbd"))
 
 
 def rouge_l(reference: str, text: str) -> float:
-    """ROUGE-L F-measure of `text` against `reference` (kept between processes: no nltk set-up
-    for a pair already scored)."""
+    """ROUGE-L F-measure of `text` against `reference` (kept between processes: a pair already
+    scored needs no stemmer loaded)."""
     key = "rouge:" + hashlib.sha256(f"{reference}\0{text}".encode()).hexdigest()
-    return _MEMO.get(key, lambda: float(_rouge().score(reference, text)["rougeL"].fmeasure))
+    return _MEMO.get(key, lambda: rouge_l_f(reference, text))
 
 
 def sentence_count(text: str) -> int:

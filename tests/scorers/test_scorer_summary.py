@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from moebench.scorers import score_text
@@ -83,3 +85,56 @@ def test_sentences_and_clean() -> None:
     assert sentences("Dr. Smith measured 3.5 kg. Then he left.") == [
         "Dr. Smith measured 3.5 kg.", "Then he left."]
     assert clean("**Summary:** *Hello* world") == "*Hello* world"
+
+
+def _rouge_pairs() -> list[tuple[str, str]]:
+    """(reference, text) pairs: the bundled suites' references against themselves, against
+    each other, shuffled, cut, and against empty or symbol-only texts (seeded)."""
+    import random
+
+    import yaml
+
+    from moebench.paths import BUNDLED_TASKS
+
+    refs = [str(case["reference"]) for path in sorted(BUNDLED_TASKS.glob("*.yaml"))
+            for task in (yaml.safe_load(path.read_text()) or {}).get("tasks", [])
+            for case in task.get("cases") or [] if isinstance(case, dict) and case.get("reference")]
+    rng = random.Random(11)
+    pairs = [(r, r) for r in refs] + [(a, b) for a, b in zip(refs, refs[1:])]
+    for ref in refs:
+        words = ref.split()
+        rng.shuffle(words)
+        pairs += [(ref, " ".join(words)), (ref, " ".join(words[: len(words) // 2])),
+                  (ref, ref.upper() + " running happily, generously!")]
+    return [*pairs, ("", "text"), ("text", ""), ("!!!", "a b"), ("The cats ran.", "cat runs")]
+
+
+def test_rouge_l_is_rouge_scores_own() -> None:
+    """`_rouge.rouge_l_f`, in a fresh interpreter (where it loads nltk's Porter stemmer alone),
+    gives rouge-score's stemmed ROUGE-L F-measure float for float, and stems 20,000 words as
+    nltk's PorterStemmer does."""
+    import json
+    import random
+    import subprocess
+    import sys
+
+    from nltk.stem.porter import PorterStemmer
+    from rouge_score import rouge_scorer
+
+    from moebench.scorers import _tables
+
+    pairs = _rouge_pairs()
+    table = _tables.hunspell()
+    assert len(pairs) > 100 and table is not None
+    words = random.Random(4).sample([w for w, _ in table.items() if w.isalpha()], 20_000)
+    code = ("import json, sys; from moebench.scorers import _rouge; pairs, words = "
+            "json.load(sys.stdin); print(json.dumps([[_rouge.rouge_l_f(r, t) for r, t in pairs],"
+            " [_rouge._stem()(w) for w in words], 'nltk' in sys.modules]))")
+    done = subprocess.run([sys.executable, "-c", code], input=json.dumps([pairs, words]),
+                          capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).resolve().parents[2])  # this checkout's moebench
+    scores, stems, nltk_imported = json.loads(done.stdout)
+    assert not nltk_imported  # the stemmer came alone
+    reference = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+    assert scores == [float(reference.score(r, t)["rougeL"].fmeasure) for r, t in pairs]
+    assert stems == [PorterStemmer().stem(w) for w in words]
