@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from moebench.engine import hugepages
 from moebench.engine.quantize import QUANT_MODES, quantize_model
 from moebench.engine.runtime import Engine, is_gguf_file, load_checkpoint
 
@@ -43,4 +44,5 @@ def load_model(path: str | Path, dtype: str = "float32", device: str = "cpu", *,
         quantize_model(engine.model, quant)
         engine.info = dataclasses.replace(engine.info, quant=quant,
                                           weight_bytes=engine.model.weight_bytes())
+    hugepages.adopt(engine.model)  # after any requantisation: the final weights only
     return engine

@@ -15,6 +15,7 @@ from torch import Tensor, nn
 
 from moebench.engine.attention import Attention
 from moebench.engine.attention_variants import VariantAttention
+from moebench.engine import hugepages
 from moebench.engine.config import ModelArgs
 from moebench.engine.mla import MLAttention
 from moebench.engine.moe import FeedForward, MoEFeedForward
@@ -127,8 +128,7 @@ class Transformer(nn.Module):
                 continue
             column_major = param.stride(-2) == 1 and param.stride(-1) != 1
             if column_major != enable:
-                flipped = param.data.transpose(-1, -2).contiguous().transpose(-1, -2)
-                param.data = flipped if enable else param.data.contiguous()
+                param.data = _relaid(param.data, enable)
 
     def weight_bytes(self) -> int:
         """Bytes held by the parameters (tied weights counted once)."""
@@ -157,3 +157,13 @@ class Transformer(nn.Module):
         embedding = self.tok_embeddings.weight
         untouched_embedding = 0 if self.args.tie_embeddings else embedding.numel() * embedding.element_size()
         return self.weight_bytes() - skipped - untouched_embedding + embedding.shape[1] * embedding.element_size()
+
+
+def _relaid(t: Tensor, column_major: bool) -> Tensor:
+    """`t` copied column-major or row-major, into huge pages where it can (`hugepages.py`)."""
+    stride = (hugepages.column_major_stride(t.shape) if column_major
+              else torch.empty(t.shape, device="meta").stride())
+    copy = hugepages.huge_copy(t, stride)
+    if copy is not None:
+        return copy
+    return t.transpose(-1, -2).contiguous().transpose(-1, -2) if column_major else t.contiguous()
