@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -43,3 +44,15 @@ def checkpoints_more(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Case
 def engines_more(checkpoints_more: dict[str, Case]) -> dict[str, Any]:
     """Each of `checkpoints_more` loaded by the engine once."""
     return _load_all(checkpoints_more)
+
+
+@pytest.fixture(scope="session")
+def q8_file(checkpoints: dict[str, Case], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny Mixtral converted to a Q8_0 GGUF once (the int8 modes' reference file)."""
+    pytest.importorskip("gguf")
+    from gguf_convert import convert
+
+    path = tmp_path_factory.mktemp("q8") / "mixtral-Q8_0.gguf"
+    convert(checkpoints["mixtral"].folder, path, "Q8_0")
+    return path
+

@@ -11,24 +11,11 @@ import torch
 
 pytest.importorskip("gguf")
 
-from gguf_convert import convert
-from tiny_models import PROMPT, Case
+from tiny_models import PROMPT, logits
 
 from moebench.engine import load_model
 from moebench.engine.int8 import per_channel, q8_0_blocks
 from moebench.errors import EngineError
-
-
-@pytest.fixture(scope="module")
-def q8_file(checkpoints: dict[str, Case], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("int8") / "mixtral-Q8_0.gguf"
-    convert(checkpoints["mixtral"].folder, path, "Q8_0")
-    return path
-
-
-def _logits(engine, ids: list[int]) -> torch.Tensor:
-    with torch.inference_mode():
-        return engine.model(torch.tensor([ids]), 0)[0]
 
 
 @pytest.mark.parametrize("quant", ["q8_0", "int8"])
@@ -36,9 +23,9 @@ def test_int8_modes_track_the_dequantised_q8_0_model(q8_file: Path, quant: str) 
     ref_engine = load_model(q8_file)
     ids = ref_engine.tokenizer.encode(PROMPT)
     ids += ref_engine.generate(ids, max_new_tokens=64, ignore_eos=True)
-    ref = _logits(ref_engine, ids)
+    ref = logits(ref_engine, ids)
     engine = load_model(q8_file, quant=quant)
-    ours = _logits(engine, ids)
+    ours = logits(engine, ids)
     per_position = (ours - ref).abs().amax(-1)  # [T]
     diff = per_position.max().item()
     agree = (ours.argmax(-1) == ref.argmax(-1)).float().mean().item()

@@ -17,32 +17,19 @@ pytest.importorskip("gguf")
 if "fbgemm" not in torch.backends.quantized.supported_engines:
     pytest.skip("w8a8 needs torch's fbgemm kernels (x86)", allow_module_level=True)
 
-from gguf_convert import convert
-from tiny_models import PROMPT, Case
+from tiny_models import PROMPT, logits
 
 from moebench.engine import load_model, w8a8
 from moebench.errors import EngineError
-
-
-@pytest.fixture(scope="module")
-def q8_file(checkpoints: dict[str, Case], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("w8a8") / "mixtral-Q8_0.gguf"
-    convert(checkpoints["mixtral"].folder, path, "Q8_0")
-    return path
-
-
-def _logits(engine, ids: list[int]) -> torch.Tensor:
-    with torch.inference_mode():
-        return engine.model(torch.tensor([ids]), 0)[0]  # [T, V]
 
 
 def test_w8a8_tracks_the_dequantised_q8_0_model(q8_file: Path) -> None:
     ref_engine = load_model(q8_file)
     ids = ref_engine.tokenizer.encode(PROMPT)
     ids += ref_engine.generate(ids, max_new_tokens=64, ignore_eos=True)
-    ref = _logits(ref_engine, ids)
+    ref = logits(ref_engine, ids)
     engine = load_model(q8_file, dtype="w8a8")  # the CLI's spelling
-    ours = _logits(engine, ids)
+    ours = logits(engine, ids)
     per_position = (ours - ref).abs().amax(-1)  # [T]
     diff, span = per_position.max().item(), ref.abs().max().item()
     agree = (ours.argmax(-1) == ref.argmax(-1)).float().mean().item()

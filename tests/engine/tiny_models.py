@@ -206,3 +206,11 @@ def bfloat16_row_max(case: Case) -> tuple[Any, torch.Tensor]:
         ours = engine.model(torch.tensor([ids]), 0)[0].float()
         ref = reference(torch.tensor([ids])).logits[0].float()
     return engine, (ours - ref).abs().amax(dim=-1)  # logit std ≈ 0.65, bf16 eps = 2^-8
+
+
+def logits(engine: Any, ids: list[int]) -> Any:
+    """Teacher-forced logits `[T, V]` of `ids` from one forward pass of the engine's model."""
+    import torch
+
+    with torch.inference_mode():
+        return engine.model(torch.tensor([ids]), 0)[0]
