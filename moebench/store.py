@@ -246,8 +246,6 @@ class Store:
                    digest: str | None = None) -> None:
         """Write one scored sample (and its router counts) in one transaction."""
         router = list(router_rows(record))
-        self._written[(record.run_id, record.model, *record.request.key)] = (
-            record.error is not None)
         with self._tx():
             self.db.execute(SAMPLE_SQL, sample_row(record, seq=seq, cold=cold, digest=digest))
             if router:  # most backends report no router counts: no empty statement
@@ -255,6 +253,9 @@ class Store:
                     "INSERT INTO router_load VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT "
                     "(run_id, model, suite, task, phase, layer, expert) DO UPDATE SET "
                     "tokens = tokens + excluded.tokens", router)
+        # counted once committed: a write the disk refused is not this invocation's sample
+        self._written[(record.run_id, record.model, *record.request.key)] = (
+            record.error is not None)
 
     def done_keys(self, run_id: str, model: str,
                   digest: str | None) -> set[tuple[str, str, str, int]]:

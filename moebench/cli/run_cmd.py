@@ -161,8 +161,9 @@ def _print_interrupted(result: Any) -> None:
     where = f" --out {result.out}" if result.out != Path("results") else ""
     why = f" ({escape(result.reason)})" if result.reason else ""
     err_console.print(f"[yellow]interrupted[/]{why}: run {result.run_id} keeps its "
-                      f"{result.kept + result.samples} finished samples — resume with: "
-                      f"moebench run --resume {result.run_id}{escape(where)}", soft_wrap=True)
+                      f"{result.kept + result.samples - result.errors} finished samples — "
+                      f"resume with: moebench run --resume {result.run_id}{escape(where)}",
+                      soft_wrap=True)
     raise typer.Exit(code)
 
 
