@@ -38,8 +38,10 @@ MAX_SAMPLES = 250_000
 RESUME_MAY_CHANGE = ("timeout", "retries", "concurrency", "csv", "samples_csv", "html", "host",
                      "pull", "api_key_env", "ray")
 #: options that define the run: given on `--resume`, they must equal the stored ones
+#: (`compile` too: compiled and eager fp32 sum in different orders, so outputs may differ in
+#: the last bits, as across dtypes)
 RESUME_MUST_MATCH = ("models", "suites", "backend", "repeats", "limit", "dtype", "device",
-                     "hosts")
+                     "hosts", "compile")
 
 
 class OutputPathError(MoebenchError):

@@ -5,18 +5,21 @@ the first request; `failed_model` turns a load failure into the model's stored i
 `failed`, the server's reason and a hint) and the note shown to the user; `ServerStop` is set
 once the server refuses connections, so queued samples become error rows without a request and
 the run ends as `interrupted` (`Stopped`); `unload_quietly` keeps a failed unload from ending
-the run.
+the run; `prepare_model` warms a model up and turns a `--compile` that fell back to eager into
+a note.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from moebench.backends._compile import compile_note
 from moebench.errors import BackendError
-from moebench.types import ModelInfo
+from moebench.types import ModelInfo, Request
 
 
 class ServerStop:
@@ -73,3 +76,22 @@ def unload_quietly(backend: Any, model: str, notes: Any) -> ModelInfo | None:
     except BackendError as error:
         notes(f"{model}: could not unload it ({error})")
         return None
+
+
+def prepare_model(backend: Any, model: str, requests: Sequence[Request],
+                  notes: Callable[[str], None]) -> ModelInfo:
+    """Warm `model` up, handing over what the backend's `prepare` takes: the run's generation
+    options (Ollama pins runner options such as num_ctx at warm-up, so the first request does
+    not reload) and its requests (the torch backend sizes `--compile`'s cache from them). A
+    model `--compile` could not compile runs eager, and `notes(message)` says why."""
+    params = inspect.signature(backend.prepare).parameters
+    given: dict[str, Any] = {}
+    if requests and "options" in params:
+        given["options"] = requests[0].options
+    if requests and "requests" in params:
+        given["requests"] = requests
+    info: ModelInfo = backend.prepare(model, **given)
+    note = compile_note(info)
+    if note:
+        notes(note)
+    return info

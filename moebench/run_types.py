@@ -42,6 +42,8 @@ class RunOptions(BaseModel):
     device: str = "cpu"
     #: torch backend on a Ray cluster: `auto`, an address, or `local` (None: in-process)
     ray: str | None = None
+    #: torch backend: compile each model's decode step (`Engine.compile_decode`) after its load
+    compile: bool = False
     #: the NAME of the variable holding the API key (openai backend); the key is never stored
     api_key_env: str = Field("OPENAI_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
 

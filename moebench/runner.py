@@ -24,7 +24,6 @@ runs each host's models in a thread of their own while this thread alone writes 
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -42,7 +41,9 @@ from moebench.errors import (
 )
 from moebench.machine import machine_info
 from moebench.paths import BUNDLED_TASKS, DEMO_MODELS_DIR, normalize_host
-from moebench.run_faults import ServerStop, Stopped, check_models, failed_model, unload_quietly
+from moebench.run_faults import (
+    ServerStop, Stopped, check_models, failed_model, prepare_model, unload_quietly,
+)
 from moebench.run_scoring import held_back, score_deferred, scored
 from moebench.scorers import registry, strip_think
 from moebench.run_control import (
@@ -244,7 +245,8 @@ def _backend_config(options: RunOptions) -> BackendConfig:
                          load_timeout=max(900.0, options.timeout), retries=options.retries,
                          concurrency=options.concurrency, pull=options.pull,
                          dtype=options.dtype, device=options.device,
-                         api_key_env=options.api_key_env, ray=options.ray)
+                         api_key_env=options.api_key_env, ray=options.ray,
+                         compile=options.compile)
 
 
 def _choose(options: RunOptions, host: str,
@@ -341,7 +343,7 @@ def _run_model(plan: _Plan, backend: Backend, store: Store, events: RunEvents,
         events.on_note(f"{stored.name}: all {len(plan.requests)} samples already stored")
         return stored
     try:
-        info = _prepare(backend, model, plan.requests)
+        info = prepare_model(backend, model, plan.requests, events.on_note)
     except (ServerGone, BackendUnavailable) as error:
         raise Stopped(f"{error} — the server stopped answering") from None
     except (ModelNotFound, AuthError):
@@ -385,14 +387,6 @@ def _load_failed(plan: _Plan, backend: Backend, store: Store, events: RunEvents,
 def _placed(plan: _Plan, position: int, info: ModelInfo) -> ModelInfo:
     """`info` with its host (and, on several hosts, its stored name `model@host`)."""
     return plan.assignment.place(position, info) if plan.assignment else info
-
-
-def _prepare(backend: Backend, model: str, requests: Sequence[Request]) -> ModelInfo:
-    """Warm up with the run's generation options when the backend can use them (Ollama pins
-    runner options such as num_ctx at warm-up, so the first request does not reload)."""
-    if requests and "options" in inspect.signature(backend.prepare).parameters:
-        return backend.prepare(model, options=requests[0].options)  # type: ignore[call-arg]
-    return backend.prepare(model)
 
 
 def _todo(plan: _Plan, store: Store, info: ModelInfo,

@@ -35,6 +35,12 @@ class BackendConfig:
     device: str = "cpu"
     #: the torch backend on a Ray cluster: `auto`, an address, or `local` (None: in-process)
     ray: str | None = None
+    #: torch backend: decode with a `torch.compile`d step (`Engine.compile_decode`), compiled
+    #: once per model after its load and timed apart (ModelInfo.extra["compile_s"])
+    compile: bool = False
+    #: the compiled step's static cache length when no requests reach `prepare` (`moebench
+    #: speed`: its longest cell); None: the model's context capped at 1024
+    compile_length: int | None = None
 
 
 class Backend(Protocol):

@@ -2,7 +2,7 @@
 
 `RayTorchBackend` is the backend protocol the runner already drives (`check`, `prepare`,
 `generate`, `unload`, `close`), forwarding each call to a Ray actor that holds a plain
-`TorchBackend`: one actor per model, created at `prepare` (`num_gpus=1` when the cluster has
+`TorchBackend` (the same config: dtype, device, `--compile`): one actor per model, created at `prepare` (`num_gpus=1` when the cluster has
 GPUs, else one CPU) and killed at `unload`, so the GPU is free for the next model. The
 driver keeps the store and the scoring; what comes back is the same `ModelInfo` (plus the
 worker node's facts in `extra["ray"]`) and `Completion` (engine timings, router counts) a
@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from moebench.backends import BackendConfig
+from moebench.backends._compile import budget_requests
 from moebench.errors import (
     MissingDependencyError,
     ModelLoadFailed,
@@ -113,10 +114,11 @@ class TorchWorker:
         device = "cuda" if self.gpus and config.device == "cpu" else config.device
         self.backend = TorchBackend(dataclasses.replace(config, ray=None, device=device))
 
-    def prepare(self, model: str, options: Mapping[str, Any] | None) -> Outcome:
+    def prepare(self, model: str, options: Mapping[str, Any] | None,
+                requests: Sequence[Request] | None = None) -> Outcome:
         def load() -> ModelInfo:
             _resolve_here(model)
-            return self._with_node(self.backend.prepare(model, options))
+            return self._with_node(self.backend.prepare(model, options, requests))
         return _outcome(load)
 
     def generate(self, model: str, request: Request) -> Outcome:
@@ -163,13 +165,16 @@ class RayTorchBackend:
         _unwrap(ray.get(task.remote([model])))
         self._checked.add(model)
 
-    def prepare(self, model: str, options: Mapping[str, Any] | None = None) -> ModelInfo:
-        """Start the model's actor and load the model there (load time measured there)."""
+    def prepare(self, model: str, options: Mapping[str, Any] | None = None,
+                requests: Sequence[Request] | None = None) -> ModelInfo:
+        """Start the model's actor and load the model there (load time measured there); with
+        `--compile` the actor compiles for `requests` (each distinct prompt sent once)."""
         if model not in self._actors:
             ray = _ray()
             actor = ray.remote(**self._resources)(TorchWorker)
             self._actors[model] = actor.remote(self.config)
-        info = self._call(model, "prepare", model, dict(options or {}), load=True)
+        budget = budget_requests(requests or ()) if self.config.compile else None
+        info = self._call(model, "prepare", model, dict(options or {}), budget, load=True)
         assert isinstance(info, ModelInfo)
         return info
 

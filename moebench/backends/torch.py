@@ -8,8 +8,10 @@ lock): with concurrency > 1 the others queue, and their wait is recorded as `que
 Completion carries engine timings (prefill, decode, TTFT from the streaming callback) and the
 request's router counts. `--timeout` is a wall-clock deadline checked between decode steps.
 A checkpoint that cannot load (the memory refusal `OutOfMemoryRisk`, bad files, a torch
-out-of-memory error) raises `ModelLoadFailed`, so the run goes on to the next model. This
-module imports torch; the registry imports it only when used.
+out-of-memory error) raises `ModelLoadFailed`, so the run goes on to the next model. With
+`BackendConfig.compile` (`--compile`) each model's decode step is compiled after its load,
+sized from the requests `prepare` is given (`moebench.backends._compile`). This module
+imports torch; the registry imports it only when used.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ import gc
 import hashlib
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from moebench.backends import BackendConfig
 from moebench.backends._common import chat_messages
+from moebench.backends._compile import compile_engine
 from moebench.backends._load import load_failed
 from moebench.units import human_number
 from moebench.engine import ChatTemplateError, Engine, load_model, ollama_store, resolve_folder
@@ -131,13 +134,16 @@ class TorchBackend:
         ModelNotFound otherwise."""
         resolve_source(model)
 
-    def prepare(self, model: str, options: Mapping[str, Any] | None = None) -> ModelInfo:
+    def prepare(self, model: str, options: Mapping[str, Any] | None = None,
+                requests: Sequence[Request] | None = None) -> ModelInfo:
         """Load `model` (load time measured) and describe it; a no-op when already loaded.
 
+        With `config.compile` the decode step is compiled for the longest of `requests`
+        (compile time apart in `extra["compile_s"]`, or why not in `extra["compile_error"]`).
         ModelLoadFailed when it cannot be loaded (too big for free memory, bad files)."""
         with self._lock:
             try:
-                return self._load(model).info
+                return self._load(model, requests).info
             except ModelNotFound:
                 raise
             except (EngineError, MemoryError, RuntimeError, OSError, ValueError) as error:
@@ -169,9 +175,9 @@ class TorchBackend:
             loaded = self._models.pop(model, None)
         if loaded is None:
             return None
-        info = loaded.info
+        info, compiled = loaded.info, loaded.engine.compiled is not None
         del loaded
-        _free_memory(self.config.device)
+        _free_memory(self.config.device, compiled)
         return info
 
     def close(self) -> None:
@@ -179,16 +185,19 @@ class TorchBackend:
         for model in list(self._models):
             self.unload(model)
 
-    def _load(self, model: str) -> _Loaded:
+    def _load(self, model: str, requests: Sequence[Request] | None = None) -> _Loaded:
         if model in self._models:
             return self._models[model]
         source, display, digest = resolve_source(model)
         start = time.perf_counter()
         engine = load_model(source, dtype=self.config.dtype, device=self.config.device)
-        load_s = time.perf_counter() - start
+        load_s = time.perf_counter() - start  # the compile below is timed on its own
         self._loads[model] = self._loads.get(model, 0) + 1
-        loaded = _Loaded(engine, _model_info(engine, source, display, digest, load_s,
-                                             self._loads[model]))
+        info = _model_info(engine, source, display, digest, load_s, self._loads[model])
+        if self.config.compile:
+            info = compile_engine(engine, info, requests or (), lambda r: _need(engine, r),
+                                  self.config.compile_length)
+        loaded = _Loaded(engine, info)
         self._models[model] = loaded
         return loaded
 
@@ -200,7 +209,7 @@ class TorchBackend:
         first: list[float] = []
         start = time.perf_counter()
         new_ids = engine.generate(
-            prompt_ids, max_new_tokens=int(options.get("max_tokens") or DEFAULT_MAX_TOKENS),
+            prompt_ids, max_new_tokens=max_new_tokens(request),
             temperature=float(options.get("temperature", DEFAULT_TEMPERATURE)),
             top_p=float(options.get("top_p", 1.0)), top_k=int(options.get("top_k") or 0),
             seed=options.get("seed"), stop=stops, ignore_eos=bool(options.get("ignore_eos")),
@@ -221,6 +230,20 @@ class TorchBackend:
             prompt_eval_s=stats.prefill_s, server_total_s=end - start,
             done_reason="length" if stats.stop_reason == "length" else "stop",
             queue_s=queue_s, timing_source="engine", router=engine.router_stats().as_dict())
+
+
+def max_new_tokens(request: Request) -> int:
+    """The request's token budget (`max_tokens`, else the backend's default)."""
+    return int(request.options.get("max_tokens") or DEFAULT_MAX_TOKENS)
+
+
+def _need(engine: Engine, request: Request) -> int | None:
+    """Cache positions the request can fill: prompt tokens + max_tokens (None when its prompt
+    cannot be tokenized: that request fails on its own later)."""
+    try:
+        return len(prompt_tokens(engine, request)) + max_new_tokens(request)
+    except (EngineError, ValueError, TypeError):
+        return None
 
 
 def prompt_tokens(engine: Engine, request: Request) -> list[int]:
@@ -277,7 +300,13 @@ def quantization(engine: Engine) -> str:
     return _QUANT.get(info.dtype, info.dtype) + run_as
 
 
-def _free_memory(device: str) -> None:
+def _free_memory(device: str, compiled: bool = False) -> None:
+    """Give an unloaded model's memory back; after a compiled one, drop dynamo's caches too
+    (they would hold its graphs, and count against the recompile limit of the next model)."""
+    if compiled:
+        import torch._dynamo
+
+        torch._dynamo.reset()
     gc.collect()
     if device.startswith("cuda"):
         import torch

@@ -76,6 +76,13 @@ def run(
         None, "--ray", metavar="ADDRESS",
         help="torch backend: run each model in a Ray actor on the cluster at ADDRESS (`auto`, "
         "ray://HOST:10001, or `local`); needs moebench[ray]"),
+    compile: bool = typer.Option(
+        False, "--compile",
+        help="torch backend: decode with a torch.compile'd step (needs a C compiler; a one-off "
+        "compile of ~3-20 s per model, timed apart from the load). Pays off when the cores "
+        "are yours (tiny Mixtral fp32, 1 thread: ~1.6x eager on a quiet machine, little "
+        "under load): see moebench/engine/README.md. Models it cannot compile (MLA "
+        "attention, w8a8) run eager with a note"),
 ) -> None:
     """Run task suites on models; store every sample, print the results table."""
     from moebench.console import err_console
@@ -84,15 +91,16 @@ def run(
     from moebench.runner import RunOptions
     from moebench.runner import run as run_benchmark
 
-    if ray and resume is None and backend is not BackendName.torch:
-        raise typer.BadParameter("--ray runs the built-in torch engine: add --backend torch",
-                                 param_hint="--ray")
+    for flag, used in (("--ray", ray), ("--compile", compile)):
+        if used and resume is None and backend is not BackendName.torch:
+            raise typer.BadParameter(f"{flag} runs the built-in torch engine: add --backend "
+                                     "torch", param_hint=flag)
     values = dict(
         models=model, suites=suite, backend=backend.value if backend else None,
         **_hosts(host, hosts_file),
         out=out, csv=csv, samples_csv=samples_csv, html=html, repeats=repeats, limit=limit,
         concurrency=concurrency, timeout=timeout, retries=retries, resume=resume, pull=pull,
-        dtype=dtype, device=device, api_key_env=api_key_env, ray=ray)
+        dtype=dtype, device=device, api_key_env=api_key_env, ray=ray, compile=compile)
     # only what the user typed is "given" (RunOptions.model_fields_set): --resume takes
     # those and keeps the stored values of the rest
     params = {"models": "model", "suites": "suite", "hosts": "host"}

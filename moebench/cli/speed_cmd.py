@@ -61,6 +61,10 @@ def speed(
     api_key_env: str = typer.Option(
         "OPENAI_API_KEY", "--api-key-env", metavar="NAME", callback=env_name,
         help="openai backend: environment variable holding the API key"),
+    compile: bool = typer.Option(
+        False, "--compile",
+        help="torch backend: decode with a torch.compile'd step (needs a C compiler; a one-off "
+        "compile per model, timed apart from the load); see moebench/engine/README.md"),
 ) -> None:
     """Measure prompt and generation tok/s, TTFT and load time per prompt length; flag
     numbers that cannot be trusted and compare generation with the MoE roofline."""
@@ -71,12 +75,15 @@ def speed(
 
     if backend is BackendName.langchain:
         raise typer.BadParameter("speed runs on ollama, torch or openai", param_hint="--backend")
+    if compile and backend is not BackendName.torch:
+        raise typer.BadParameter("--compile runs the built-in torch engine: add --backend torch",
+                                 param_hint="--compile")
     options = SpeedOptions(
         models=tuple(model), backend=backend.value if backend else None, host=host,
         prompt_tokens=parse_counts(prompt_tokens), gen_tokens=gen_tokens, repeats=repeats,
         concurrency=parse_counts(concurrency), out=out, csv=csv, html=html, evict=evict,
         timeout=timeout, dtype=dtype, device=device, api_key_env=api_key_env,
-        bandwidth_gb_s=bandwidth)
+        bandwidth_gb_s=bandwidth, compile=compile)
     with SpeedProgress(err_console) as progress:
         result = run_speed(options, progress)
     if result.cells:

@@ -125,7 +125,9 @@ class Engine:
         """Use a `torch.compile`d decode step for generations up to `length` tokens in all.
 
         Needs a C compiler on CPU (inductor). Returns the compile time in seconds; raises
-        EngineError for layer types the compiled step does not cover.
+        EngineError for layer types the compiled step does not cover. When compiling fails
+        (those, or inductor's own errors, re-raised) the engine is left as it was: eager, fp32
+        CPU weights column-major again.
         """
         import shutil
 
@@ -133,9 +135,18 @@ class Engine:
                 shutil.which("cc") or shutil.which("gcc")):
             raise EngineError("compiled decode needs a C compiler (cc/gcc) on PATH — "
                               "install one or keep the eager engine")
-        self.compiled = CompiledDecoder(self.model, length)
-        with _torch_threads(self.info.threads):  # inductor fixes its OpenMP width at compile
-            return self.compiled.warm_up()
+        self.compiled = None
+        try:
+            decoder = CompiledDecoder(self.model, length)
+            with _torch_threads(self.info.threads):  # inductor fixes its OpenMP width at compile
+                seconds = decoder.warm_up()
+        except Exception:
+            weight = self.model.tok_embeddings.weight
+            if weight.dtype == torch.float32 and weight.device.type == "cpu":
+                self.model.use_column_major_weights()  # the eager layout build_engine chose
+            raise
+        self.compiled = decoder
+        return seconds
 
     def router_stats(self) -> RouterCounts:
         """Tokens routed to each expert, per layer, prefill and decode apart, since the last reset."""

@@ -99,6 +99,9 @@ class RichProgress:
         if self._overall is not None and self._per_model > total:  # kept from before
             self.progress.advance(self._overall, self._per_model - total)
         load = f" (loaded in {info.load_s:.1f} s)" if info.load_s is not None else ""
+        compiled = compile_part(info.extra) or ""
+        if load and compiled.startswith("compiled"):  # the fallback has its own note
+            load = f"{load[:-1]}, {compiled})"
         if not self.live:
             self.console.print(f"{escape(info.name)}{load}: {total} samples to run",
                                soft_wrap=True, highlight=False)
@@ -286,6 +289,9 @@ def model_line(row: Any) -> str:
         return f"{row.model}: load failed: {reason}" + (f" — {hint}" if hint else "")
     info = ModelInfo.from_row(row._asdict())
     parts = [f"load {_num(row.load_s, '.2f', ' s')}"]
+    compiled = compile_part(getattr(row, "extra", None))
+    if compiled:
+        parts.append(compiled)
     if info.size_bytes:
         split = f" ({info.memory_split()})" if info.memory_split() else ""
         parts.append(f"memory {human_bytes(info.size_bytes)}{split}")
@@ -298,6 +304,17 @@ def model_line(row: Any) -> str:
     if loads is not None:
         parts.append(f"{loads} load{'s' if loads != 1 else ''}")
     return f"{row.model}: " + " · ".join(parts)
+
+
+def compile_part(extra: Any) -> str | None:
+    """`compiled in 16.3 s` (`--compile`, timed apart from the load), `eager (not compiled)`
+    when it fell back, None without `--compile`."""
+    if not isinstance(extra, dict):
+        return None
+    seconds = extra.get("compile_s")
+    if isinstance(seconds, (int, float)):
+        return f"compiled in {seconds:.1f} s"
+    return "eager (not compiled)" if extra.get("compile_error") else None
 
 
 def load_error(row: Any) -> str | None:

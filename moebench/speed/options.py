@@ -57,11 +57,13 @@ class SpeedOptions:
     bandwidth_gb_s: float | None = None
     #: seed for the prompts' nonces (None: random, so no two runs share a prompt)
     seed: int | None = None
+    #: torch backend: a `torch.compile`d decode step (`--compile`), compiled after each load
+    compile: bool = False
 
     def as_dict(self) -> dict[str, object]:
         """JSON-friendly options for the runs table."""
         return {"kind": "speed", "prompt_tokens": list(self.prompt_tokens),
                 "gen_tokens": self.gen_tokens, "repeats": self.repeats,
                 "concurrency": list(self.concurrency), "evict": self.evict,
-                "dtype": self.dtype, "device": self.device,
+                "dtype": self.dtype, "device": self.device, "compile": self.compile,
                 "bandwidth_gb_s": self.bandwidth_gb_s}

@@ -19,6 +19,7 @@ from typing import Protocol
 
 from moebench import __version__
 from moebench.backends import Backend, BackendConfig, create_backend
+from moebench.backends._compile import compile_note
 from moebench.errors import MoebenchError, RequestFailed
 from moebench.paths import DEMO_MODELS_DIR
 from moebench.speed.cells import Cell, Placement, Round, Sample
@@ -149,9 +150,12 @@ def choose(options: SpeedOptions, events: SpeedEvents) -> tuple[str, tuple[str, 
 
 
 def _config(options: SpeedOptions, backend: str) -> BackendConfig:
+    longest = max(options.prompt_tokens)
     return BackendConfig(host=options.host, timeout=options.timeout, retries=1,
                          concurrency=max(options.concurrency), api_key_env=options.api_key_env,
-                         dtype=options.dtype, device=options.device)
+                         dtype=options.dtype, device=options.device, compile=options.compile,
+                         # the longest cell, with room for the prompt builder's 1% miss
+                         compile_length=longest + options.gen_tokens + 16 + longest // 50)
 
 
 class ModelSweep:
@@ -207,7 +211,11 @@ class ModelSweep:
     def _load(self) -> ModelInfo:
         if self.name == "ollama":
             return self.backend.prepare(self.model, {"num_ctx": self.num_ctx})  # type: ignore[call-arg]
-        return self.backend.prepare(self.model)
+        info = self.backend.prepare(self.model)
+        note = compile_note(info)  # --compile on a model it cannot compile: measured eager
+        if note:
+            self.events.on_note(note)
+        return info
 
     def _calibrate(self) -> Fit:
         """The line through two probes' server token counts (a guess when none are sent)."""
