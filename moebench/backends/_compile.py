@@ -7,7 +7,7 @@ cache, after which the step recompiles once inside a timed request), so the leng
 longest prompt + max_tokens of the run's requests when `prepare` gets them; otherwise a
 caller's hint (`moebench speed`: its longest cell) or the model's context capped at 1024.
 The compile time is reported apart from the load time (`extra["compile_s"]`); a model that
-cannot be compiled (no C compiler, DeepSeek's MLA attention, `w8a8` weights, inductor
+cannot be compiled (no C compiler, an attention variant compiled.py lacks, `w8a8` weights, inductor
 failing on the device) runs eager and says why in `extra["compile_error"]`, never raising.
 Imports nothing heavy: the Ray driver uses `budget_requests` without torch.
 """

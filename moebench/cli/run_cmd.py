@@ -81,8 +81,8 @@ def run(
         help="torch backend: decode with a torch.compile'd step (needs a C compiler; a one-off "
         "compile of ~3-20 s per model, timed apart from the load). Pays off when the cores "
         "are yours (tiny Mixtral fp32, 1 thread: ~1.6x eager on a quiet machine, little "
-        "under load): see moebench/engine/README.md. Models it cannot compile (MLA "
-        "attention, w8a8) run eager with a note"),
+        "under load): see moebench/engine/README.md. Models it cannot compile (w8a8, "
+        "some attention variants) run eager with a note"),
 ) -> None:
     """Run task suites on models; store every sample, print the results table."""
     from moebench.console import err_console

@@ -8,8 +8,9 @@ roofline). The step therefore writes each matmul as multiply + sum and gathers t
 experts' weights *inside* the compiled graph, where the gather fuses into the reduction (in
 eager code that gather would copy weights — never do that there). Shapes are static: the KV
 cache is allocated once for `length` positions and attention masks the unused tail. Supports
-plain GQA attention with the common MoE / dense feed-forwards (Mixtral, DBRX, and families
-built from the same modules); others raise EngineError and stay eager. Router counts are
+plain GQA attention and DeepSeek's MLA with the common MoE / dense feed-forwards (Mixtral, DBRX,
+DeepSeek-V2, and families built from the same modules); others raise EngineError and stay
+eager. Router counts are
 accumulated on-device and flushed into `RouterStats` after each generation.
 """
 
@@ -23,6 +24,7 @@ from torch import Tensor
 
 from moebench.engine.attention import Attention
 from moebench.engine.int8 import BLOCK, Int8Experts, Int8Linear
+from moebench.engine.mla import MLAttention
 from moebench.engine.model import Transformer
 from moebench.engine.moe import FeedForward, MoEFeedForward
 from moebench.engine.rope import apply_rope
@@ -63,8 +65,8 @@ class CompiledDecoder:
                               "opaque to torch.compile) — use quant='int8' or 'q8_0' with "
                               "compile_decode, or keep w8a8 eager")
         for i, block in enumerate(model.layers):
-            supported = type(block.attention) is Attention and type(block.ffn) in (
-                MoEFeedForward, FeedForward)
+            supported = type(block.attention) in (Attention, MLAttention) and type(
+                block.ffn) in (MoEFeedForward, FeedForward)
             if not supported:
                 raise EngineError(f"compiled decode does not support layer {i} of "
                                   f"{model.args.family} yet — use the eager engine")
@@ -119,7 +121,8 @@ class CompiledDecoder:
         rope = model.rotary.cos[pos], model.rotary.sin[pos]  # [1, D] each
         keys = torch.arange(model.cache_length, device=token.device)  # [S]
         for i, block in enumerate(model.layers):
-            x = x + self._attention(block.attention, block.attention_norm(x), rope, pos, keys)
+            attend = self._mla if isinstance(block.attention, MLAttention) else self._attention
+            x = x + attend(block.attention, block.attention_norm(x), rope, pos, keys)
             h = block.ffn_norm(x)
             x = x + (self._moe(block.ffn, h, i) if i in self.counts else _dense(block.ffn, h))
         return linear(model.norm(x), model.output)  # [1, 1, V]
@@ -144,6 +147,26 @@ class CompiledDecoder:
         probs = scores.masked_fill(~visible, float("-inf")).float().softmax(-1).to(q.dtype)
         y = (probs @ a.cache.v[0]).reshape(1, 1, -1)  # [1, 1, G·R·D]
         return linear(y, a.wo)
+
+    @staticmethod
+    def _mla(a: MLAttention, x: Tensor, rope: tuple[Tensor, Tensor], pos: Tensor,
+             keys: Tensor) -> Tensor:
+        """`MLAttention.forward` for one token over the static cache (H heads, R latent rank)."""
+        q = linear(a.q_norm(linear(x, a.wq_a)), a.wq_b) if a.low_rank_q else linear(x, a.wq)
+        q_nope, q_pe = q.view(1, a.n_heads, 1, -1).split([a.dn, a.dr], dim=-1)  # [1, H, 1, ·]
+        latent, k_pe = linear(x, a.wkv_a).split([a.r, a.dr], dim=-1)  # [1, 1, R], [1, 1, Dr]
+        kv = linear(a.kv_norm(latent), a.wkv_b).view(1, a.n_heads, 1, -1)
+        k_nope, v = kv.split([a.dn, a.dv], dim=-1)  # [1, H, 1, Dn], [1, H, 1, Dv]
+        q = torch.cat((q_nope, apply_rope(q_pe, *rope, interleaved=True)), dim=-1)
+        k_pe = apply_rope(k_pe[:, None], *rope, interleaved=True)  # [1, 1, 1, Dr]
+        k = torch.cat((k_nope, k_pe.expand(-1, a.n_heads, -1, -1)), dim=-1)  # [1, H, 1, Dn+Dr]
+        assert a.cache is not None
+        a.cache.k.index_copy_(2, pos, k)
+        a.cache.v.index_copy_(2, pos, v)
+        scores = q @ a.cache.k.transpose(-1, -2) * a.scale  # [1, H, 1, S]
+        probs = scores.masked_fill(~(keys <= pos), float("-inf")).float().softmax(-1)
+        y = probs.to(q.dtype) @ a.cache.v  # [1, H, 1, Dv]
+        return linear(y.reshape(1, 1, -1), a.wo)
 
     def _moe(self, ffn: MoEFeedForward, x: Tensor, layer: int) -> Tensor:
         flat = x.view(1, -1)  # [1, H]
