@@ -8,9 +8,9 @@ roofline). The step therefore writes each matmul as multiply + sum and gathers t
 experts' weights *inside* the compiled graph, where the gather fuses into the reduction (in
 eager code that gather would copy weights — never do that there). Shapes are static: the KV
 cache is allocated once for `length` positions and attention masks the unused tail. Supports
-plain GQA attention and DeepSeek's MLA with the common MoE / dense feed-forwards (Mixtral, DBRX,
-DeepSeek-V2, and families built from the same modules); others raise EngineError and stay
-eager. Router counts are
+GQA attention (with Qwen3-MoE's / OLMoE's q/k norms and per-layer windows) and DeepSeek's MLA,
+with the common MoE / dense feed-forwards (Mixtral, DBRX, DeepSeek-V2, Qwen-MoE, OLMoE);
+others (GPT-OSS's sinks and biased experts) raise EngineError and stay eager. Router counts are
 accumulated on-device and flushed into `RouterStats` after each generation.
 """
 
@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from moebench.engine.attention import Attention
+from moebench.engine.attention_variants import VariantAttention
 from moebench.engine.int8 import BLOCK, Int8Experts, Int8Linear
 from moebench.engine.mla import MLAttention
 from moebench.engine.model import Transformer
@@ -65,8 +66,8 @@ class CompiledDecoder:
                               "opaque to torch.compile) — use quant='int8' or 'q8_0' with "
                               "compile_decode, or keep w8a8 eager")
         for i, block in enumerate(model.layers):
-            supported = type(block.attention) in (Attention, MLAttention) and type(
-                block.ffn) in (MoEFeedForward, FeedForward)
+            supported = _compilable_attention(block.attention) and type(block.ffn) in (
+                MoEFeedForward, FeedForward)
             if not supported:
                 raise EngineError(f"compiled decode does not support layer {i} of "
                                   f"{model.args.family} yet — use the eager engine")
@@ -130,13 +131,18 @@ class CompiledDecoder:
     @staticmethod
     def _attention(a: Attention, x: Tensor, rope: tuple[Tensor, Tensor], pos: Tensor,
                    keys: Tensor) -> Tensor:
-        qkv = linear(x, a.wqkv)
-        if a.clip is not None:
-            qkv = qkv.clamp(-a.clip, a.clip)
         g, d = a.n_kv, a.head_dim
-        q, k, v = qkv.split([a.n_heads * d, g * d, g * d], dim=-1)
-        q = apply_rope(q.view(1, a.n_heads, 1, d), *rope, a.interleaved)  # [1, G·R, 1, D]
-        k = apply_rope(k.view(1, g, 1, d), *rope, a.interleaved)  # [1, G, 1, D]
+        q, k, v = linear(x, a.wqkv).split([a.n_heads * d, g * d, g * d], dim=-1)
+        qk_norm = getattr(a, "qk_norm", None)  # VariantAttention: Qwen3-MoE "head", OLMoE "full"
+        if qk_norm == "full":
+            q, k = a.q_norm(q), a.k_norm(k)
+        if a.clip is not None:
+            q, k, v = (y.clamp(-a.clip, a.clip) for y in (q, k, v))
+        q, k = q.view(1, a.n_heads, 1, d), k.view(1, g, 1, d)  # one token: [1, 1, H, D]ᵀ
+        if qk_norm == "head":
+            q, k = a.q_norm(q), a.k_norm(k)
+        q = apply_rope(q, *rope, a.interleaved)  # [1, G·R, 1, D]
+        k = apply_rope(k, *rope, a.interleaved)  # [1, G, 1, D]
         assert a.cache is not None
         a.cache.k.index_copy_(2, pos, k)
         a.cache.v.index_copy_(2, pos, v.view(1, g, 1, d))
@@ -196,3 +202,10 @@ def _experts_gemv(experts: torch.nn.Module, x: Tensor, ids: Tensor, name: str) -
 def _dense(ffn: FeedForward, x: Tensor) -> Tensor:
     gate, up = linear(x, ffn.w13).chunk(2, dim=-1)
     return linear(ffn.act(gate) * up, ffn.w2)
+
+
+def _compilable_attention(attention: torch.nn.Module) -> bool:
+    """Plain GQA, MLA, or a GQA variant without attention sinks (GPT-OSS's stay eager)."""
+    if type(attention) is VariantAttention:
+        return attention.sinks is None
+    return type(attention) in (Attention, MLAttention)

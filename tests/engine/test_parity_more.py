@@ -226,3 +226,28 @@ def test_bfloat16_logits_match_transformers_in_bfloat16(checkpoints_more: dict[s
     # as in test_parity: bf16 rounding may flip a near-tie routing choice, so judge most positions
     _, row_max = bfloat16_row_max(checkpoints_more[name])  # [T]
     assert (row_max < 0.06).float().mean().item() >= 0.9
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["qwen3_moe", "olmoe"])  # q/k norm per head, over the full row
+def test_compiled_decode_covers_qk_norm_variants(checkpoints_more: dict[str, Case],
+                                                 name: str) -> None:
+    if not (shutil.which("cc") or shutil.which("gcc")):
+        pytest.skip("torch.compile on CPU needs a C compiler")
+    engine = load_model(checkpoints_more[name].folder)  # a fresh engine: compiling changes it
+    ids = engine.tokenizer.encode(PROMPT)
+    engine.reset_router_stats()
+    eager = engine.generate(ids, 24, ignore_eos=True)
+    counts = engine.router_stats()
+    assert engine.compile_decode(length=64) > 0
+    engine.reset_router_stats()
+    assert engine.generate(ids, 24, ignore_eos=True) == eager
+    assert engine.router_stats() == counts
+
+
+def test_compiled_decode_refuses_attention_sinks(checkpoints_more: dict[str, Case]) -> None:
+    from moebench.errors import EngineError
+
+    engine = load_model(checkpoints_more["gpt_oss"].folder)
+    with pytest.raises(EngineError, match="does not support layer 0 of gpt_oss"):
+        engine.compile_decode(length=64)
