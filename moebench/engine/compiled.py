@@ -33,6 +33,10 @@ from moebench.engine.w8a8 import has_packed_weights
 from moebench.errors import EngineError
 
 
+#: decoders one process may compile before dynamo refuses (see CompiledDecoder.__init__)
+RECOMPILE_LIMIT = 64
+
+
 def gemv(x: Tensor, weight: Tensor) -> Tensor:
     """`x [..., in] · weight [out, in]ᵀ` as a product and a sum (inductor fuses it into one GEMV)."""
     return (weight * x.unsqueeze(-2)).sum(-1)
@@ -77,6 +81,11 @@ class CompiledDecoder:
         device = model.tok_embeddings.weight.device
         self.counts = {i: torch.zeros(model.args.moe.n_experts, dtype=torch.long, device=device)
                        for i, b in enumerate(model.layers) if isinstance(b.ffn, MoEFeedForward)}
+        # Every decoder compiles the same code object (`_step`), once per model and cache
+        # length: a process that compiles many models (tests, notebooks) would otherwise hit
+        # dynamo's default limit of 8 recompiles and fail (fullgraph=True makes that fatal).
+        limit = torch._dynamo.config.recompile_limit
+        torch._dynamo.config.recompile_limit = max(limit, RECOMPILE_LIMIT)
         self._compiled: Callable[[Tensor, Tensor], Tensor] = torch.compile(
             self._step, fullgraph=True, dynamic=False)
 
