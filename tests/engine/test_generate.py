@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from tiny_models import compiled_matches_eager
 
 PROMPT = "Seven plus five is"
 
@@ -86,21 +87,7 @@ def test_long_generation_grows_cache(engine: Any) -> None:
 @pytest.mark.parametrize("name", ["mixtral_window", "dbrx", "deepseek_v2_yarn"])  # yarn: MLA, low-rank q
 def test_compiled_decode_gives_same_tokens_and_counts(checkpoints: dict[str, Any],
                                                       name: str) -> None:
-    import shutil
-
-    from moebench.engine import load_model
-
-    if not (shutil.which("cc") or shutil.which("gcc")):
-        pytest.skip("torch.compile on CPU needs a C compiler")
-    engine = load_model(checkpoints[name].folder)  # a fresh engine: compiling changes it
-    ids = engine.tokenizer.encode(PROMPT)
-    engine.reset_router_stats()
-    eager = engine.generate(ids, 24, ignore_eos=True)
-    counts = engine.router_stats()
-    assert engine.compile_decode(length=64) > 0
-    engine.reset_router_stats()
-    assert engine.generate(ids, 24, ignore_eos=True) == eager
-    assert engine.router_stats() == counts
+    engine, ids, eager = compiled_matches_eager(checkpoints[name].folder, PROMPT)
     longer = engine.generate(ids, 80, ignore_eos=True)  # past 64: eager, the cache grows
     assert longer[:24] == eager
     assert engine.generate(ids, 80, ignore_eos=True) == longer  # compiled again (new size)

@@ -19,7 +19,9 @@ from safetensors.torch import load_file, save_file
 
 from moebench.engine import load_model, mxfp4, supported_families
 
-from tiny_models import PROMPT, TOL, Case, bfloat16_row_max, greedy_tokens, max_diff
+from tiny_models import (
+    PROMPT, TOL, Case, bfloat16_row_max, compiled_matches_eager, greedy_tokens, max_diff,
+)
 from tiny_models_more import BUILDERS_MORE, GPT_OSS_ROPE
 
 NAMES = list(BUILDERS_MORE)
@@ -232,17 +234,7 @@ def test_bfloat16_logits_match_transformers_in_bfloat16(checkpoints_more: dict[s
 @pytest.mark.parametrize("name", ["qwen3_moe", "olmoe"])  # q/k norm per head, over the full row
 def test_compiled_decode_covers_qk_norm_variants(checkpoints_more: dict[str, Case],
                                                  name: str) -> None:
-    if not (shutil.which("cc") or shutil.which("gcc")):
-        pytest.skip("torch.compile on CPU needs a C compiler")
-    engine = load_model(checkpoints_more[name].folder)  # a fresh engine: compiling changes it
-    ids = engine.tokenizer.encode(PROMPT)
-    engine.reset_router_stats()
-    eager = engine.generate(ids, 24, ignore_eos=True)
-    counts = engine.router_stats()
-    assert engine.compile_decode(length=64) > 0
-    engine.reset_router_stats()
-    assert engine.generate(ids, 24, ignore_eos=True) == eager
-    assert engine.router_stats() == counts
+    compiled_matches_eager(checkpoints_more[name].folder)
 
 
 def test_compiled_decode_refuses_attention_sinks(checkpoints_more: dict[str, Case]) -> None:

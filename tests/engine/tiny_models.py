@@ -214,3 +214,28 @@ def logits(engine: Any, ids: list[int]) -> Any:
 
     with torch.inference_mode():
         return engine.model(torch.tensor([ids]), 0)[0]
+
+
+def compiled_matches_eager(folder: Any, prompt: str = PROMPT, new_tokens: int = 24) -> Any:
+    """Load `folder` fresh (compiling changes an engine), decode `new_tokens` of `prompt`
+    eagerly, compile the decode step for 64 positions, and assert the same tokens and router
+    counts; returns (the compiled engine, the prompt ids, the eager tokens). Skips without a
+    C compiler."""
+    import shutil
+
+    import pytest
+
+    from moebench.engine import load_model
+
+    if not (shutil.which("cc") or shutil.which("gcc")):
+        pytest.skip("torch.compile on CPU needs a C compiler")
+    engine = load_model(folder)
+    ids = engine.tokenizer.encode(prompt)
+    engine.reset_router_stats()
+    eager = engine.generate(ids, new_tokens, ignore_eos=True)
+    counts = engine.router_stats()
+    assert engine.compile_decode(length=64) > 0
+    engine.reset_router_stats()
+    assert engine.generate(ids, new_tokens, ignore_eos=True) == eager
+    assert engine.router_stats() == counts
+    return engine, ids, eager
