@@ -21,7 +21,6 @@ from moebench.scorers.schema import CaseFields, ScorerParams
 from moebench.scorers import describes, scorer
 from moebench.scorers import _rouge
 from moebench.scorers._memo import DiskMemo
-from moebench.scorers._rouge import rouge_l_f
 from moebench.types import Score
 
 _LABEL = re.compile(r"^\s*(?:#+\s*)?(?:\*\*|__)?\s*(?:one[- ]sentence\s+)?summary\s*(?:\*\*|__)?"
@@ -49,7 +48,7 @@ def rouge_l(reference: str, text: str) -> float:
     """ROUGE-L F-measure of `text` against `reference` (kept between processes: a pair already
     scored needs no stemmer loaded)."""
     key = "rouge:" + hashlib.sha256(f"{reference}\0{text}".encode()).hexdigest()
-    return _MEMO.get(key, lambda: rouge_l_f(reference, text))
+    return _MEMO.get(key, lambda: _rouge.rouge_l_f(reference, text))
 
 
 def sentence_count(text: str) -> int:

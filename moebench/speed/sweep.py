@@ -19,9 +19,9 @@ from typing import Protocol
 
 from moebench import __version__
 from moebench.backends import Backend, BackendConfig, create_backend
-from moebench.backends._compile import compile_note
 from moebench.errors import MoebenchError, RequestFailed
 from moebench.paths import DEMO_MODELS_DIR
+from moebench.run_faults import prepare_model
 from moebench.speed.cells import Cell, Placement, Round, Sample
 from moebench.speed.options import SpeedOptions
 from moebench.speed.prompts import PROBE_WORDS, Fit, PromptBuilder, close_enough
@@ -211,11 +211,8 @@ class ModelSweep:
     def _load(self) -> ModelInfo:
         if self.name == "ollama":
             return self.backend.prepare(self.model, {"num_ctx": self.num_ctx})  # type: ignore[call-arg]
-        info = self.backend.prepare(self.model)
-        note = compile_note(info)  # --compile on a model it cannot compile: measured eager
-        if note:
-            self.events.on_note(note)
-        return info
+        # --compile on a model it cannot compile: measured eager, and the note says so
+        return prepare_model(self.backend, self.model, (), self.events.on_note)
 
     def _calibrate(self) -> Fit:
         """The line through two probes' server token counts (a guess when none are sent)."""
