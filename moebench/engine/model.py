@@ -120,15 +120,21 @@ class Transformer(nn.Module):
         round, so eager fp32 on CPU only). The compiled decode step wants row-major weights
         (its reductions run along contiguous rows). One tensor is copied at a time.
         """
+        for param in self._matmul_weights():
+            if _column_major(param) != enable:
+                param.data = _relaid(param.data, enable)
+
+    def column_major_weights(self) -> bool:
+        """Whether the matmul weights are stored column-major (`use_column_major_weights`)."""
+        return any(_column_major(param) for param in self._matmul_weights())
+
+    def _matmul_weights(self) -> list[nn.Parameter]:
+        """The float matrices F.linear reads (not the embedding, nor a head tied to it)."""
         head = getattr(self.output, "weight", None)  # an int8 head has none (`int8.py`)
         tied = head is not None and head.data_ptr() == self.tok_embeddings.weight.data_ptr()
-        for name, param in self.named_parameters():
-            matrix = param.dim() >= 2 and name.endswith((".weight", ".w13", ".w2"))
-            if not matrix or "tok_embeddings" in name or (tied and name == "output.weight"):
-                continue
-            column_major = param.stride(-2) == 1 and param.stride(-1) != 1
-            if column_major != enable:
-                param.data = _relaid(param.data, enable)
+        return [param for name, param in self.named_parameters()
+                if param.dim() >= 2 and name.endswith((".weight", ".w13", ".w2"))
+                and "tok_embeddings" not in name and not (tied and name == "output.weight")]
 
     def weight_bytes(self) -> int:
         """Bytes held by the parameters (tied weights counted once)."""
@@ -157,6 +163,10 @@ class Transformer(nn.Module):
         embedding = self.tok_embeddings.weight
         untouched_embedding = 0 if self.args.tie_embeddings else embedding.numel() * embedding.element_size()
         return self.weight_bytes() - skipped - untouched_embedding + embedding.shape[1] * embedding.element_size()
+
+
+def _column_major(param: Tensor) -> bool:
+    return param.stride(-2) == 1 and param.stride(-1) != 1
 
 
 def _relaid(t: Tensor, column_major: bool) -> Tensor:

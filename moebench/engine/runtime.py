@@ -126,8 +126,8 @@ class Engine:
 
         Needs a C compiler on CPU (inductor). Returns the compile time in seconds; raises
         EngineError for layer types the compiled step does not cover. When compiling fails
-        (those, or inductor's own errors, re-raised) the engine is left as it was: eager, fp32
-        CPU weights column-major again.
+        (those, or inductor's own errors, re-raised) the engine is left as it was: eager, its
+        weights in the layout they had (column-major again for fp32 on CPU).
         """
         import shutil
 
@@ -136,14 +136,14 @@ class Engine:
             raise EngineError("compiled decode needs a C compiler (cc/gcc) on PATH — "
                               "install one or keep the eager engine")
         self.compiled = None
+        column_major = self.model.column_major_weights()  # the decoder makes them row-major
         try:
             decoder = CompiledDecoder(self.model, length)
             with _torch_threads(self.info.threads):  # inductor fixes its OpenMP width at compile
                 seconds = decoder.warm_up()
         except Exception:
-            weight = self.model.tok_embeddings.weight
-            if weight.dtype == torch.float32 and weight.device.type == "cpu":
-                self.model.use_column_major_weights()  # the eager layout build_engine chose
+            if column_major:  # the eager layout this engine had
+                self.model.use_column_major_weights()
             raise
         self.compiled = decoder
         return seconds
