@@ -114,3 +114,42 @@ def test_ctrl_c_keeps_finished_cells(tmp_path: Path) -> None:
     assert row["prompt_tokens"] == 32 and row["high_variance"] == 1  # jitter 30% > 10%
     assert store.run(result.run_id)["status"] == "interrupted"
     store.close()
+
+
+class _CtrlCInsidePydantic(NullSpeedEvents):
+    """Ctrl-C that lands while pydantic serialises (the client's request models): pydantic
+    hands it back as PydanticSerializationError, as CI once saw."""
+
+    def on_cell(self, cell: Cell) -> None:
+        import os
+        import signal
+
+        from pydantic import BaseModel, field_serializer
+
+        class Body(BaseModel):
+            x: int = 0
+
+            @field_serializer("x")
+            def _ser(self, value: int) -> int:
+                os.kill(os.getpid(), signal.SIGINT)  # the handler runs here, mid-serialise
+                return value
+
+        Body().model_dump()
+
+
+def test_ctrl_c_wrapped_by_a_library_still_ends_interrupted(tmp_path: Path) -> None:
+    from pydantic_core import PydanticSerializationError
+
+    from moebench.run_control import interrupt_signals
+
+    with pytest.raises(PydanticSerializationError), interrupt_signals():
+        _CtrlCInsidePydantic().on_cell(None)  # type: ignore[arg-type]  # the wrapping is real
+    with OllamaStandin(models=["mixtral:8x7b"]) as server, interrupt_signals():
+        options = SpeedOptions(models=("mixtral:8x7b",), backend="ollama", host=server.url,
+                               prompt_tokens=(32, 64), gen_tokens=8, repeats=2,
+                               out=tmp_path, bandwidth_gb_s=100.0)
+        result = run_speed(options, _CtrlCInsidePydantic())
+    assert result.status == "interrupted" and len(result.cells) == 1
+    store = Store.open(tmp_path)
+    assert store.run(result.run_id)["status"] == "interrupted"
+    store.close()

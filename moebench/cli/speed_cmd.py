@@ -70,6 +70,7 @@ def speed(
     numbers that cannot be trusted and compare generation with the MoE roofline."""
     from moebench.console import console, err_console
     from moebench.report.speed_terminal import SpeedProgress, print_speed
+    from moebench.run_control import interrupt_signals
     from moebench.speed.options import SpeedOptions, parse_counts
     from moebench.speed.sweep import run_speed
 
@@ -84,7 +85,7 @@ def speed(
         concurrency=parse_counts(concurrency), out=out, csv=csv, html=html, evict=evict,
         timeout=timeout, dtype=dtype, device=device, api_key_env=api_key_env,
         bandwidth_gb_s=bandwidth, compile=compile)
-    with SpeedProgress(err_console) as progress:
+    with interrupt_signals(), SpeedProgress(err_console) as progress:
         result = run_speed(options, progress)
     if result.cells:
         print_speed(console, result.cells, title=f"speed run {result.run_id}")

@@ -21,6 +21,7 @@ from moebench import __version__
 from moebench.backends import Backend, BackendConfig, create_backend
 from moebench.errors import MoebenchError, RequestFailed
 from moebench.paths import DEMO_MODELS_DIR
+from moebench.run_control import interrupt_requested, raise_if_interrupted
 from moebench.run_faults import prepare_model
 from moebench.speed.cells import Cell, Placement, Round, Sample
 from moebench.speed.options import SpeedOptions
@@ -102,11 +103,18 @@ def run_speed(options: SpeedOptions, events: SpeedEvents | None = None) -> Speed
                 try:
                     sweep.run(store, run_id, position, cells)
                 except RequestFailed as error:  # this model cannot run: go on with the next
+                    raise_if_interrupted()  # unless the failure was a Ctrl-C caught on the way
                     events.on_note(f"{model}: skipped — {error}")
             status = "completed"
         finally:
             backend.close()
     except KeyboardInterrupt:
+        status = "interrupted"
+    except BaseException:
+        # a Ctrl-C that landed inside a library comes back wrapped (pydantic raises
+        # PydanticSerializationError around it): still an interrupt, not a failure
+        if not interrupt_requested():
+            raise
         status = "interrupted"
     finally:
         store.set_status(run_id, status)
@@ -340,6 +348,7 @@ class ModelSweep:
         try:
             sample = Sample.of(self._send(text, self.options.gen_tokens), round_)
         except RequestFailed as error:
+            raise_if_interrupted()  # a Ctrl-C wrapped by the client is not a failed request
             sample = Sample(round_, error=str(error))
         self.events.on_request("measured")
         return sample
