@@ -11,7 +11,8 @@ f16 path also rounds activations to f16); Q8_0 dequantised to fp32 and to fp16; 
 `quant="w8a8"` (per-channel int8 weights and per-token int8 activations, fbgemm: the design of
 llama.cpp's q8_0 × q8_0 dot) and as `quant="q8_0"` (Q8_0 blocks, fp32), eager and, with
 `--compile` and a C compiler, `compile_decode(256)` (compile time reported apart; w8a8 has no
-compiled step). llama.cpp rows only when `llama_cpp` (llama-cpp-python) is importable:
+compiled step); with a C compiler also `native_decode()`, the C decode step, for the F32, F16
+(fp16) and Q8_0 (`q8_0`: Q8_0 weights everywhere, Q8_0 activations, as llama.cpp) rows. llama.cpp rows only when `llama_cpp` (llama-cpp-python) is importable:
 it is an optional extra, never a requirement; without it the engine's figures alone are printed.
 
     python benchmarks/engine_vs_llamacpp.py [--threads 1,2] [--repeats 3] [--compile]
@@ -28,6 +29,7 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -56,14 +58,18 @@ ENGINE_ROWS = [
     ("Q8_0 q8_0 blocks", "Q8_0", "float32", "q8_0", "Q8_0"),
 ]
 COMPILED = ("F32 fp32", "Q8_0 int8 (bf16 act)", "Q8_0 q8_0 blocks")
+#: rows also timed with the C decode step (`Engine.native_decode`, moebench/engine/native/)
+NATIVE = ("F32 fp32", "F16 as fp16", "Q8_0 q8_0 blocks")
 
 
 def engine_rate(path: Path, dtype: str, quant: str | None, threads: int, repeats: int,
-                compile_length: int | None) -> tuple[float, float | None, list[int]]:
-    """(median decode tok/s, compile seconds or None, the greedy tokens)."""
+                mode: str) -> tuple[float, float | None, list[int]]:
+    """(median decode tok/s, compile/build seconds or None, the greedy tokens); `mode`:
+    eager, compiled (`compile_decode(256)`) or native (`native_decode()`)."""
     torch.set_num_threads(threads)
     engine = load_model(path, dtype, threads=threads, quant=quant)
-    compile_s = engine.compile_decode(compile_length) if compile_length else None
+    compile_s = (engine.compile_decode(256) if mode == "compiled"
+                 else engine.native_decode() if mode == "native" else None)
     ids = list(range(3, 3 + PROMPT_LEN))
     rates, tokens = [], []
     for _ in range(repeats):
@@ -73,15 +79,42 @@ def engine_rate(path: Path, dtype: str, quant: str | None, threads: int, repeats
 
 
 def llama_rate(path: Path, threads: int, repeats: int) -> tuple[float | None, str]:
-    """llama.cpp's decode tok/s on `path` (None and the reason when it cannot run)."""
+    """llama.cpp's decode tok/s on `path` (None and the reason when it cannot run), measured in
+    a child process: llama.cpp's repacked-weight kernels (AMX on some Xeon VMs) can crash the
+    process, and then the file is measured again without them (`use_extra_bufts=False`)."""
     try:
-        from llama_cpp import Llama
+        import llama_cpp  # noqa: F401
     except ImportError:
         return None, "llama_cpp not importable"
-    try:
-        llm = Llama(model_path=str(path), n_threads=threads, n_ctx=256, verbose=False)
-    except Exception as error:  # llama.cpp refuses a file: report it, keep the engine rows
-        return None, f"llama.cpp could not load {path.name}: {error}"
+    notes = []
+    for extra in (True, False):
+        done = subprocess.run([sys.executable, __file__, "--llama-worker", str(path),
+                               str(threads), str(repeats), str(int(extra)), *sys.path],
+                              capture_output=True, text=True)
+        if done.returncode == 0:
+            return float(done.stdout.split()[-1]), "; ".join(notes)
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1][:80]
+        last = f"exit {done.returncode}: {last}"  # -11: killed by SIGSEGV
+        notes.append(f"{path.name}: llama.cpp with its repacked weights failed ({last}); "
+                     "measured without extra buffer types")
+    return None, f"llama.cpp could not run {path.name}: {last[:120]}"
+
+
+def llama_worker(path: str, threads: int, repeats: int, extra_bufts: bool) -> float:
+    """The child of `llama_rate`: median decode tok/s of `path`."""
+    import llama_cpp.llama
+    from llama_cpp import Llama
+
+    low_level = llama_cpp.llama.llama_cpp  # the ctypes module Llama() takes its defaults from
+    defaults = low_level.llama_model_default_params
+
+    def params() -> Any:
+        p = defaults()
+        p.use_extra_bufts = extra_bufts
+        return p
+
+    low_level.llama_model_default_params = params
+    llm = Llama(model_path=path, n_threads=threads, n_ctx=256, verbose=False)
     ids, rates = list(range(3, 3 + PROMPT_LEN)), []
     for _ in range(repeats):
         llm.reset()
@@ -92,24 +125,25 @@ def llama_rate(path: Path, threads: int, repeats: int) -> tuple[float | None, st
             if n == NEW_TOKENS:
                 break
         rates.append((NEW_TOKENS - 1) / (time.perf_counter() - first))
-    return statistics.median(rates), ""
+    return statistics.median(rates)
 
 
 def run(folder: Path, tmp: Path, options: argparse.Namespace) -> list[dict[str, Any]]:
     """Every row at every thread count, back to back."""
     files = {q: convert(folder, tmp / f"m-{q}.gguf", q) or tmp / f"m-{q}.gguf"
              for q in ("F32", "F16", "Q8_0")}
-    can_compile = options.compile and bool(shutil.which("cc") or shutil.which("gcc"))
+    has_cc = bool(shutil.which("cc") or shutil.which("gcc"))
+    can_compile = options.compile and has_cc
     rows = []
     for threads in options.threads:
         llama = {q: llama_rate(p, threads, options.repeats) for q, p in files.items()}
         reference = None
         for label, qtype, dtype, quant, against in ENGINE_ROWS:
-            modes = [("eager", None)] + ([("compiled", 256)] if can_compile and label in COMPILED
-                                         else [])
-            for mode, length in modes:
+            modes = (["eager"] + (["compiled"] if can_compile and label in COMPILED else [])
+                     + (["native"] if has_cc and label in NATIVE else []))
+            for mode in modes:
                 rate, compile_s, tokens = engine_rate(files[qtype], dtype, quant, threads,
-                                                      options.repeats, length)
+                                                      options.repeats, mode)
                 reference = reference or tokens  # the F32 eager tokens
                 same = sum(a == b for a, b in zip(tokens, reference))
                 rows.append({"threads": threads, "engine": f"{label} {mode}", "tok_s": rate,
@@ -157,6 +191,11 @@ def pad_vocab(folder: Path, size: int = 32000) -> None:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--llama-worker"]:
+        path, threads, repeats, extra, *paths = sys.argv[2:]
+        sys.path[:] = paths
+        print(llama_worker(path, int(threads), int(repeats), extra == "1"))
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=lambda s: [int(x) for x in s.split(",")],
                         default=[1, 2])

@@ -41,7 +41,7 @@ RESUME_MAY_CHANGE = ("timeout", "retries", "concurrency", "csv", "samples_csv", 
 #: (`compile` too: compiled and eager fp32 sum in different orders, so outputs may differ in
 #: the last bits, as across dtypes)
 RESUME_MUST_MATCH = ("models", "suites", "backend", "repeats", "limit", "dtype", "device",
-                     "hosts", "compile")
+                     "hosts", "compile", "native")
 
 
 class OutputPathError(MoebenchError):

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from moebench.backends._compile import compile_note
+from moebench.backends._native import native_note
 from moebench.errors import BackendError
 from moebench.types import ModelInfo, Request
 
@@ -91,7 +92,7 @@ def prepare_model(backend: Any, model: str, requests: Sequence[Request],
     if requests and "requests" in params:
         given["requests"] = requests
     info: ModelInfo = backend.prepare(model, **given)
-    note = compile_note(info)
-    if note:
-        notes(note)
+    for note in (native_note(info), compile_note(info)):
+        if note:
+            notes(note)
     return info

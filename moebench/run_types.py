@@ -44,6 +44,8 @@ class RunOptions(BaseModel):
     ray: str | None = None
     #: torch backend: compile each model's decode step (`Engine.compile_decode`) after its load
     compile: bool = False
+    #: torch backend: decode with the C step (`Engine.native_decode`) where it covers the model
+    native: bool = False
     #: the NAME of the variable holding the API key (openai backend); the key is never stored
     api_key_env: str = Field("OPENAI_API_KEY", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
 

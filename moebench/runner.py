@@ -246,7 +246,7 @@ def _backend_config(options: RunOptions) -> BackendConfig:
                          concurrency=options.concurrency, pull=options.pull,
                          dtype=options.dtype, device=options.device,
                          api_key_env=options.api_key_env, ray=options.ray,
-                         compile=options.compile)
+                         compile=options.compile, native=options.native)
 
 
 def _choose(options: RunOptions, host: str,

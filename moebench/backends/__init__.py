@@ -41,6 +41,9 @@ class BackendConfig:
     #: the compiled step's static cache length when no requests reach `prepare` (`moebench
     #: speed`: its longest cell); None: the model's context capped at 1024
     compile_length: int | None = None
+    #: torch backend: decode with the C step (`Engine.native_decode`, `--native`) where it
+    #: covers the model (ModelInfo.extra["native_s"]), else as configured without it
+    native: bool = False
 
 
 class Backend(Protocol):

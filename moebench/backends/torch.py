@@ -28,6 +28,7 @@ from typing import Any
 from moebench.backends import BackendConfig
 from moebench.backends._common import chat_messages
 from moebench.backends._compile import compile_engine
+from moebench.backends._native import native_engine
 from moebench.backends._load import load_failed
 from moebench.units import human_number
 from moebench.engine import ChatTemplateError, Engine, load_model, ollama_store, resolve_folder
@@ -194,7 +195,10 @@ class TorchBackend:
         load_s = time.perf_counter() - start  # the compile below is timed on its own
         self._loads[model] = self._loads.get(model, 0) + 1
         info = _model_info(engine, source, display, digest, load_s, self._loads[model])
-        if self.config.compile:
+        native = False
+        if self.config.native:
+            info, native = native_engine(engine, info)
+        if self.config.compile and not native:
             info = compile_engine(engine, info, requests or (), lambda r: _need(engine, r),
                                   self.config.compile_length)
         loaded = _Loaded(engine, info)

@@ -83,6 +83,12 @@ def run(
         "are yours (tiny Mixtral fp32, 1 thread: ~1.6x eager on a quiet machine, little "
         "under load): see moebench/engine/README.md. Models it cannot compile (w8a8, "
         "some attention variants) run eager with a note"),
+    native: bool = typer.Option(
+        False, "--native",
+        help="torch backend: decode with the built-in C step (GQA + routed experts: Mixtral, "
+        "DBRX; fp32, float16 or q8_0 on CPU; built once with the system C compiler). At "
+        "llama.cpp's speed on the same GGUF: see moebench/engine/README.md. Models it does not "
+        "cover decode as without it, with a note"),
 ) -> None:
     """Run task suites on models; store every sample, print the results table."""
     from moebench.console import err_console
@@ -91,7 +97,7 @@ def run(
     from moebench.runner import RunOptions
     from moebench.runner import run as run_benchmark
 
-    for flag, used in (("--ray", ray), ("--compile", compile)):
+    for flag, used in (("--ray", ray), ("--compile", compile), ("--native", native)):
         if used and resume is None and backend is not BackendName.torch:
             raise typer.BadParameter(f"{flag} runs the built-in torch engine: add --backend "
                                      "torch", param_hint=flag)
@@ -100,7 +106,8 @@ def run(
         **_hosts(host, hosts_file),
         out=out, csv=csv, samples_csv=samples_csv, html=html, repeats=repeats, limit=limit,
         concurrency=concurrency, timeout=timeout, retries=retries, resume=resume, pull=pull,
-        dtype=dtype, device=device, api_key_env=api_key_env, ray=ray, compile=compile)
+        dtype=dtype, device=device, api_key_env=api_key_env, ray=ray, compile=compile,
+        native=native)
     # only what the user typed is "given" (RunOptions.model_fields_set): --resume takes
     # those and keeps the stored values of the rest
     params = {"models": "model", "suites": "suite", "hosts": "host"}

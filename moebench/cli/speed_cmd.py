@@ -65,6 +65,12 @@ def speed(
         False, "--compile",
         help="torch backend: decode with a torch.compile'd step (needs a C compiler; a one-off "
         "compile per model, timed apart from the load); see moebench/engine/README.md"),
+    native: bool = typer.Option(
+        False, "--native",
+        help="torch backend: decode with the built-in C step (GQA + routed experts: Mixtral, "
+        "DBRX; fp32, float16 or q8_0 on CPU; built once with the system C compiler). At "
+        "llama.cpp's speed on the same GGUF: see moebench/engine/README.md. Models it does not "
+        "cover decode as without it, with a note"),
 ) -> None:
     """Measure prompt and generation tok/s, TTFT and load time per prompt length; flag
     numbers that cannot be trusted and compare generation with the MoE roofline."""
@@ -76,15 +82,16 @@ def speed(
 
     if backend is BackendName.langchain:
         raise typer.BadParameter("speed runs on ollama, torch or openai", param_hint="--backend")
-    if compile and backend is not BackendName.torch:
-        raise typer.BadParameter("--compile runs the built-in torch engine: add --backend torch",
-                                 param_hint="--compile")
+    for flag, used in (("--compile", compile), ("--native", native)):
+        if used and backend is not BackendName.torch:
+            raise typer.BadParameter(f"{flag} runs the built-in torch engine: add --backend "
+                                     "torch", param_hint=flag)
     options = SpeedOptions(
         models=tuple(model), backend=backend.value if backend else None, host=host,
         prompt_tokens=parse_counts(prompt_tokens), gen_tokens=gen_tokens, repeats=repeats,
         concurrency=parse_counts(concurrency), out=out, csv=csv, html=html, evict=evict,
         timeout=timeout, dtype=dtype, device=device, api_key_env=api_key_env,
-        bandwidth_gb_s=bandwidth, compile=compile)
+        bandwidth_gb_s=bandwidth, compile=compile, native=native)
     with interrupt_signals(), SpeedProgress(err_console) as progress:
         result = run_speed(options, progress)
     if result.cells:

@@ -70,7 +70,7 @@ def adopt(module: nn.Module) -> int:
     for sub in module.modules():
         for table in (sub._parameters, sub._buffers):
             for name, tensor in table.items():
-                if tensor is None or _is_huge(tensor):
+                if tensor is None or is_huge(tensor):
                     continue
                 key = tensor.data_ptr()
                 if key not in moved:
@@ -86,7 +86,7 @@ def adopt(module: nn.Module) -> int:
     return total
 
 
-def _is_huge(t: Tensor) -> bool:
+def is_huge(t: Tensor) -> bool:
     """Already moved: its storage starts on a 2 MiB boundary, as `huge_copy`'s do (a torch
     allocation that happens to start on one is left alone, which costs speed only)."""
     return t.untyped_storage().data_ptr() % HUGE_PAGE == 0 and t.nbytes >= MIN_BYTES

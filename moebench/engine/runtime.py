@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from moebench.engine.compiled import CompiledDecoder
+from moebench.engine.native_decode import NativeDecoder
 from moebench.engine.config import ModelArgs, check_sizes, count_params, read_config_json
 from moebench.engine.families import get_family
 from moebench.engine.generate import GenerationStats, Sampling, generate
@@ -86,6 +87,7 @@ class Engine:
         self.folder = folder
         self.last_stats: GenerationStats | None = None
         self.compiled: CompiledDecoder | None = None
+        self.native: NativeDecoder | None = None
 
     @property
     def args(self) -> ModelArgs:
@@ -109,17 +111,34 @@ class Engine:
             text = self.tokenizer.decode(tokens)
             return any(s in text for s in stops)
 
-        compiled = self.compiled
-        if compiled is not None and len(ids) + max_new_tokens > compiled.length:
-            compiled = None  # past the compiled cache: this call decodes eagerly
+        decoder: CompiledDecoder | NativeDecoder | None = self.native or self.compiled
+        if isinstance(decoder, CompiledDecoder) and len(ids) + max_new_tokens > decoder.length:
+            decoder = None  # past the compiled cache: this call decodes eagerly
         with _torch_threads(self.info.threads):
             tokens, self.last_stats = generate(
                 self.model, list(ids), max_new_tokens, Sampling(temperature, top_p, top_k, seed),
                 () if ignore_eos else self.eos_ids, should_stop if stops else None, on_token,
-                step=compiled.step if compiled is not None else None, deadline=deadline)
-        if compiled is not None:
-            compiled.flush()
+                step=decoder.step if decoder is not None else None, deadline=deadline)
+        if decoder is not None:
+            decoder.flush()
         return tokens
+
+    def native_decode(self) -> float:
+        """Decode with the C step of `native_decode.py` (CPU; GQA + routed-expert models in
+        fp32, fp16 or `q8_0`). Returns the seconds spent building/loading it (the first build
+        compiles C, ~1 s; later ones load the cached library); raises EngineError for models
+        or machines it does not cover, leaving the engine as it was."""
+        from moebench.engine.native_decode import NativeDecoder
+
+        column_major = self.model.column_major_weights()  # the C step makes them row-major
+        try:
+            decoder = NativeDecoder(self.model, self.info.threads)
+        except Exception:
+            if column_major:
+                self.model.use_column_major_weights()
+            raise
+        self.compiled, self.native = None, decoder
+        return decoder.build_s
 
     def compile_decode(self, length: int = 1024) -> float:
         """Use a `torch.compile`d decode step for generations up to `length` tokens in all.
@@ -135,7 +154,7 @@ class Engine:
                 shutil.which("cc") or shutil.which("gcc")):
             raise EngineError("compiled decode needs a C compiler (cc/gcc) on PATH — "
                               "install one or keep the eager engine")
-        self.compiled = None
+        self.compiled = self.native = None
         column_major = self.model.column_major_weights()  # the decoder makes them row-major
         try:
             decoder = CompiledDecoder(self.model, length)

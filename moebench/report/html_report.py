@@ -371,6 +371,8 @@ def settings_row(run: dict[str, Any]) -> dict[str, Any]:
     shown = [f"{k} {options[k]}" for k in _RUN_OPTIONS if options.get(k) is not None]
     if options.get("compile"):  # shown only when on: most runs decode eagerly
         shown.append("compiled decode")
+    if options.get("native"):
+        shown.append("native decode")
     return {"run_id": run.get("id") or DASH, "backend": run.get("backend") or DASH,
             "host": run.get("host") or DASH, "server": run.get("server_version") or DASH,
             "version": run.get("moebench_version") or DASH,

@@ -308,9 +308,11 @@ def model_line(row: Any) -> str:
 
 def compile_part(extra: Any) -> str | None:
     """`compiled in 16.3 s` (`--compile`, timed apart from the load), `eager (not compiled)`
-    when it fell back, None without `--compile`."""
+    when it fell back, `native decode` (`--native`), None without either."""
     if not isinstance(extra, dict):
         return None
+    if extra.get("decode_step") == "native":  # `--native`: the C step, built in well under 1 s
+        return "native decode"
     seconds = extra.get("compile_s")
     if isinstance(seconds, (int, float)):
         return f"compiled in {seconds:.1f} s"

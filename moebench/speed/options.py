@@ -59,6 +59,8 @@ class SpeedOptions:
     seed: int | None = None
     #: torch backend: a `torch.compile`d decode step (`--compile`), compiled after each load
     compile: bool = False
+    #: torch backend: the C decode step (`--native`) where it covers the model
+    native: bool = False
 
     def as_dict(self) -> dict[str, object]:
         """JSON-friendly options for the runs table."""
@@ -66,4 +68,5 @@ class SpeedOptions:
                 "gen_tokens": self.gen_tokens, "repeats": self.repeats,
                 "concurrency": list(self.concurrency), "evict": self.evict,
                 "dtype": self.dtype, "device": self.device, "compile": self.compile,
+                "native": self.native,
                 "bandwidth_gb_s": self.bandwidth_gb_s}

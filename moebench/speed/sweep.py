@@ -162,6 +162,7 @@ def _config(options: SpeedOptions, backend: str) -> BackendConfig:
     return BackendConfig(host=options.host, timeout=options.timeout, retries=1,
                          concurrency=max(options.concurrency), api_key_env=options.api_key_env,
                          dtype=options.dtype, device=options.device, compile=options.compile,
+                         native=options.native,
                          # the longest cell, with room for the prompt builder's 1% miss
                          compile_length=longest + options.gen_tokens + 16 + longest // 50)
 

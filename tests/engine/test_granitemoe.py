@@ -10,7 +10,8 @@ import transformers
 
 from moebench.engine import load_model
 
-from tiny_models import COMMON, REFERENCE_KW, TOL, Builders, Case, build_from, greedy_tokens, max_diff
+from tiny_models import (COMMON, PROMPT, REFERENCE_KW, TOL, Builders, Case, build_from,
+                         greedy_tokens, max_diff)
 
 SCALES = {"embedding_multiplier": 6.0, "attention_multiplier": 0.09, "residual_multiplier": 0.4,
           "logits_scaling": 2.5}
@@ -71,3 +72,15 @@ def test_granite_gguf_matches_transformers(granite: dict[str, Case], tmp_path: P
     engine = load_model(path)
     assert engine.info.family == "granitemoe" and engine.info.weights_format == "gguf"
     assert max_diff(engine, granite[name].hf, steps=8) < TOL
+
+
+def test_granite_native_decode_gives_the_eager_tokens(granite: dict[str, Case]) -> None:
+    import shutil
+
+    if not (shutil.which("cc") or shutil.which("gcc")):
+        pytest.skip("the native decode step needs a C compiler")
+    engine = load_model(granite["granitemoe"].folder)
+    ids = engine.tokenizer.encode(PROMPT)
+    eager = engine.generate(ids, 32, ignore_eos=True)
+    engine.native_decode()  # its multipliers are folded into the weights at load
+    assert engine.generate(ids, 32, ignore_eos=True) == eager
