@@ -4,6 +4,7 @@ store rows, and what an interrupted sweep keeps."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -101,13 +102,19 @@ class _StopAfterFirstCell(NullSpeedEvents):
         raise KeyboardInterrupt
 
 
-def test_ctrl_c_keeps_finished_cells(tmp_path: Path) -> None:
-    model = FakeModel("mixtral:8x7b", prompt_tok_s=4000.0, gen_tok_s=400.0, jitter=0.3)
+def _interrupted_sweep(out: Path, model: FakeModel | str, events: NullSpeedEvents,
+                       repeats: int) -> Any:
+    """A two-cell sweep on the stand-in that `events` interrupts after its first cell."""
     with OllamaStandin(models=[model]) as server:
         options = SpeedOptions(models=("mixtral:8x7b",), backend="ollama", host=server.url,
-                               prompt_tokens=(32, 64), gen_tokens=8, repeats=4,
-                               out=tmp_path, bandwidth_gb_s=100.0)
-        result = run_speed(options, _StopAfterFirstCell())
+                               prompt_tokens=(32, 64), gen_tokens=8, repeats=repeats,
+                               out=out, bandwidth_gb_s=100.0)
+        return run_speed(options, events)
+
+
+def test_ctrl_c_keeps_finished_cells(tmp_path: Path) -> None:
+    model = FakeModel("mixtral:8x7b", prompt_tok_s=4000.0, gen_tok_s=400.0, jitter=0.3)
+    result = _interrupted_sweep(tmp_path, model, _StopAfterFirstCell(), repeats=4)
     assert result.status == "interrupted" and len(result.cells) == 1
     store = Store.open(tmp_path)
     (row,) = store.speed_rows([result.run_id])
@@ -144,11 +151,8 @@ def test_ctrl_c_wrapped_by_a_library_still_ends_interrupted(tmp_path: Path) -> N
 
     with pytest.raises(PydanticSerializationError), interrupt_signals():
         _CtrlCInsidePydantic().on_cell(None)  # type: ignore[arg-type]  # the wrapping is real
-    with OllamaStandin(models=["mixtral:8x7b"]) as server, interrupt_signals():
-        options = SpeedOptions(models=("mixtral:8x7b",), backend="ollama", host=server.url,
-                               prompt_tokens=(32, 64), gen_tokens=8, repeats=2,
-                               out=tmp_path, bandwidth_gb_s=100.0)
-        result = run_speed(options, _CtrlCInsidePydantic())
+    with interrupt_signals():
+        result = _interrupted_sweep(tmp_path, "mixtral:8x7b", _CtrlCInsidePydantic(), repeats=2)
     assert result.status == "interrupted" and len(result.cells) == 1
     store = Store.open(tmp_path)
     assert store.run(result.run_id)["status"] == "interrupted"

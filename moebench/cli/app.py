@@ -104,6 +104,16 @@ def out_option() -> Any:
     return typer.Option(Path("results"), "--out", metavar="DIR", help=OUT_HELP)
 
 
+def native_option() -> Any:
+    """`--native`: the torch engine decodes with its C step where it covers the model."""
+    return typer.Option(
+        False, "--native",
+        help="torch backend: decode with the built-in C step (GQA + routed experts: Mixtral, "
+        "DBRX; fp32, float16 or q8_0 on CPU; built once with the system C compiler). At "
+        "llama.cpp's speed on the same GGUF: see moebench/engine/README.md. Models it does not "
+        "cover decode as without it, with a note")
+
+
 def csv_option() -> Any:
     """`--csv PATH`: the summary table as CSV."""
     return typer.Option(None, "--csv", metavar="PATH",

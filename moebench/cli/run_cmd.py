@@ -9,6 +9,7 @@ import typer
 
 from moebench.cli.app import (
     BackendName,
+    native_option,
     app,
     check_url,
     csv_option,
@@ -83,12 +84,7 @@ def run(
         "are yours (tiny Mixtral fp32, 1 thread: ~1.6x eager on a quiet machine, little "
         "under load): see moebench/engine/README.md. Models it cannot compile (w8a8, "
         "some attention variants) run eager with a note"),
-    native: bool = typer.Option(
-        False, "--native",
-        help="torch backend: decode with the built-in C step (GQA + routed experts: Mixtral, "
-        "DBRX; fp32, float16 or q8_0 on CPU; built once with the system C compiler). At "
-        "llama.cpp's speed on the same GGUF: see moebench/engine/README.md. Models it does not "
-        "cover decode as without it, with a note"),
+    native: bool = native_option(),
 ) -> None:
     """Run task suites on models; store every sample, print the results table."""
     from moebench.console import err_console

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from moebench.cli.app import BackendName, app, env_name, out_option, positive
+from moebench.cli.app import BackendName, app, env_name, native_option, out_option, positive
 
 
 def _counts(value: str) -> str:
@@ -65,12 +65,7 @@ def speed(
         False, "--compile",
         help="torch backend: decode with a torch.compile'd step (needs a C compiler; a one-off "
         "compile per model, timed apart from the load); see moebench/engine/README.md"),
-    native: bool = typer.Option(
-        False, "--native",
-        help="torch backend: decode with the built-in C step (GQA + routed experts: Mixtral, "
-        "DBRX; fp32, float16 or q8_0 on CPU; built once with the system C compiler). At "
-        "llama.cpp's speed on the same GGUF: see moebench/engine/README.md. Models it does not "
-        "cover decode as without it, with a note"),
+    native: bool = native_option(),
 ) -> None:
     """Measure prompt and generation tok/s, TTFT and load time per prompt length; flag
     numbers that cannot be trusted and compare generation with the MoE roofline."""
