@@ -395,12 +395,18 @@ static void moe(const Model *m, const Layer *L, int layer, float *x, float *w) {
 
 /* ---- entry points ------------------------------------------------------------------------ */
 
+/* the longest vector a matvec reads or writes: its activation scales sit first in work */
+static int64_t widest_row(const Model *m) {
+    const int64_t nqkv = (int64_t)(m->n_heads + 2 * m->n_kv) * m->head_dim;
+    int64_t widest = m->dim > 2 * m->ffn_dim ? m->dim : 2 * m->ffn_dim;
+    if (nqkv > widest) widest = nqkv;
+    return m->vocab > widest ? m->vocab : widest;
+}
+
 /* floats of scratch the step needs (also the bytes of qwork) */
 int64_t moe_work_floats(const Model *m) {
     const int64_t d = m->head_dim, nq = m->n_heads * d, nkv = m->n_kv * d;
-    int64_t widest = m->dim > 2 * m->ffn_dim ? m->dim : 2 * m->ffn_dim;
-    if (nq + 2 * nkv > widest) widest = nq + 2 * nkv;
-    if (m->vocab > widest) widest = m->vocab;
+    const int64_t widest = widest_row(m);
     /* activation scales, x, then the larger of the attention and MoE scratch */
     const int64_t attn = m->dim + nq + 2 * nkv + nq + m->dim + m->cache_len;
     const int64_t ffn = m->dim + m->n_experts + 2 * m->ffn_dim + m->dim + 64;
@@ -411,11 +417,7 @@ int64_t moe_work_floats(const Model *m) {
 void moe_decode_step(const Model *m, int64_t token, int pos, const float *cos_,
                      const float *sin_, float *logits) {
     const int dim = m->dim;
-    int64_t widest = m->dim > 2 * m->ffn_dim ? m->dim : 2 * m->ffn_dim;
-    const int64_t nqkv = (int64_t)(m->n_heads + 2 * m->n_kv) * m->head_dim;
-    if (nqkv > widest) widest = nqkv;
-    if (m->vocab > widest) widest = m->vocab;
-    float *x = m->work + widest / QK + 1, *w = x + dim;
+    float *x = m->work + widest_row(m) / QK + 1, *w = x + dim;
     const int64_t row = token * dim;
     for (int i = 0; i < dim; i++)
         x[i] = m->embed.type == T_F16 ? f16_to_f32(((const uint16_t *)m->embed.w)[row + i])
